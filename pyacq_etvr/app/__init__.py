@@ -1,0 +1,1 @@
+"""Application layer: the ``pyacq-etvr run`` pipeline, its configuration and supervision."""

@@ -1,0 +1,67 @@
+"""Test-suite wide fixtures: offscreen Qt, and a leak check after every test.
+
+The ``no_leaks`` fixture (autouse) fails a test that leaves behind a descendant process (alive or an
+unreaped zombie) or a pyacq_etvr shared-memory segment in /dev/shm, then cleans up so that the next
+test starts clean.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/runtime-pyacq-etvr-tests")
+os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
+
+import pytest  # noqa: E402
+
+from pyacq_etvr.testing import (  # noqa: E402
+    SHM_DIR,
+    descendant_pids,
+    kill_and_reap,
+    shm_segments,
+    wait_until,
+)
+
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request):
+    """Fail the test if it leaks processes or shared-memory segments."""
+    procs_before = descendant_pids()
+    shm_before = shm_segments()
+    yield
+    grace = 10.0
+    leaked: set[int] = set()
+
+    def settled() -> bool:
+        nonlocal leaked
+        leaked = descendant_pids() - procs_before
+        return not leaked
+
+    wait_until(settled, grace, 0.02)
+    shm_leaked = shm_segments() - shm_before
+    problems = []
+    if leaked:
+        kill_and_reap(leaked)
+        problems.append(f"leaked processes {sorted(leaked)}")
+    if shm_leaked:
+        for name in shm_leaked:
+            try:
+                os.unlink(os.path.join(SHM_DIR, name))
+            except FileNotFoundError:
+                pass
+        problems.append(f"leaked shared memory {sorted(shm_leaked)}")
+    if problems:
+        pytest.fail(f"{request.node.nodeid}: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def eye_clips_dir() -> str:
+    """Folder holding the shared real IR eye clips (skips nothing: the clips ship with the project)."""
+    path = os.path.abspath(os.path.join(SHARED, "data", "eye-clips"))
+    if not os.path.isdir(path):
+        path = os.path.abspath(os.environ.get("PYACQ_ETVR_EYE_CLIPS", path))
+    assert os.path.isdir(path), f"eye clips not found at {path} (set PYACQ_ETVR_EYE_CLIPS)"
+    return path

@@ -1,0 +1,57 @@
+"""Package-level checks: import hygiene, metadata, lint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_import_loads_no_qt_cv2_or_osc():
+    code = (
+        "import sys, pyacq_etvr, pyacq_etvr.core;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PyQt5', 'PyQt6', 'PySide2', 'PySide6',"
+        " 'pyqtgraph', 'cv2', 'pythonosc')];"
+        "print(','.join(bad)); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"import pyacq_etvr loaded {proc.stdout.strip()} {proc.stderr}"
+
+
+def test_version_and_lazy_exports():
+    import pyacq_etvr
+
+    assert pyacq_etvr.__version__
+    with pytest.raises(AttributeError, match="no attribute"):
+        pyacq_etvr.DoesNotExist  # noqa: B018
+
+
+def test_cli_help_lists_commands():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyacq_etvr.cli", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0
+    assert "run" in proc.stdout and "bench" in proc.stdout
+
+
+def test_bench_rejects_unknown_name():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyacq_etvr.bench", "nope"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "unknown benchmark" in proc.stderr
+
+
+def test_ruff_clean():
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "pyacq_etvr", "test", "examples", "tools"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
