@@ -44,3 +44,8 @@ class RemoteError(PyacqError):
 
 class DeadProcessError(RemoteError, ConnectionError):
     """The remote process that owns an object has died; calls into it fail at once."""
+
+
+class ImageError(PyacqError, ValueError):
+    """An image handed to an image-processing function is unusable (not an array, empty, wrong dtype,
+    wrong number of dimensions or channels). The message says what was expected."""
