@@ -10,7 +10,7 @@ sys.path.insert(0, ROOT)
 
 project = "pyacq_etvr"
 author = "pyacq_etvr developers"
-copyright = "2026, pyacq_etvr developers"  # noqa: A001
+copyright = "2026, pyacq_etvr developers"
 
 try:
     from pyacq_etvr import __version__ as release
