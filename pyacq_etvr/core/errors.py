@@ -49,3 +49,22 @@ class DeadProcessError(RemoteError, ConnectionError):
 class ImageError(PyacqError, ValueError):
     """An image handed to an image-processing function is unusable (not an array, empty, wrong dtype,
     wrong number of dimensions or channels). The message says what was expected."""
+
+
+class RPCProtocolError(RemoteError, ValueError):
+    """A malformed RPC message: wrong frame count, undecodable payload, unknown action or type tag."""
+
+
+class RPCTimeoutError(RemoteError, TimeoutError):
+    """An RPC request got no answer before its deadline (the remote process may be busy or stuck)."""
+
+
+class SpawnError(RemoteError):
+    """A child process failed to start or did not report readiness before its deadline.
+
+    The message carries the child's traceback or its last stderr lines.
+    """
+
+
+class SecurityError(RemoteError, PermissionError):
+    """A server would be reachable from the network without authentication (no CURVE keys), or keys are bad."""
