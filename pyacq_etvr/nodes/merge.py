@@ -1,0 +1,151 @@
+"""Two-eye merge: the latest calibrated gaze of each eye -> one record for the OSC sender.
+
+Plain object :class:`EyeMerger` and the :class:`EyeMerge` node.
+
+Rules (DOMAIN.md, "Two eyes"):
+
+* An eye's look is *usable* when it is calibrated, finite, and not older than ``stale_s`` relative to the
+  newest sample of either eye. If only one eye is usable, both eyes look where it looks. If none is, the look
+  fields are NaN (the sender then sends no look message) - never a sentinel number.
+* Lids: VRChat takes one lid value. When the two openness values agree within ``disagree`` (0.3) the lid is
+  their mean; otherwise the eye with the better score (confidence minus ``velocity_weight`` x recent gaze
+  speed, in units/s) wins. With ``link_lids`` (default) both per-eye lid fields carry that single value.
+* Dilation is the mean of the eyes' finite dilation values (NaN if none).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pyacq_etvr.core.errors import ConfigError, PyacqError
+from pyacq_etvr.eyetypes import GAZE_DTYPE
+from pyacq_etvr.nodes.filters._common import positive
+
+#: One merged two-eye sample (output ``merged`` of EyeMerge, input of OscSender).
+MERGED_DTYPE = np.dtype(
+    [
+        ("index", "int64"),  # running count of merged samples
+        ("timestamp_ns", "int64"),  # capture time of the frame that produced this sample
+        ("left_x", "float32"),  # normalised gaze [-1, 1], +x right, +y up; NaN = no usable look
+        ("left_y", "float32"),
+        ("right_x", "float32"),
+        ("right_y", "float32"),
+        ("left_open", "float32"),  # 0 closed .. 1 open; NaN = unknown
+        ("right_open", "float32"),
+        ("lid", "float32"),  # the single lid value (openness) for VRChat
+        ("dilation", "float32"),  # 0..1, NaN = unknown
+        ("left_valid", "bool"),  # this eye contributed a usable look
+        ("right_valid", "bool"),
+        ("source", "int8"),  # which eye's frame produced this sample: 0 left, 1 right
+    ]
+)
+
+
+class _EyeState:
+    __slots__ = ("t", "x", "y", "open", "conf", "valid", "calibrated", "speed", "dil", "seen")
+
+    def __init__(self) -> None:
+        self.t = 0
+        self.x = self.y = self.open = self.dil = math.nan
+        self.conf = 0.0
+        self.valid = self.calibrated = self.seen = False
+        self.speed = 0.0
+
+    def update(self, g: np.void, dilation: float, tau_s: float) -> None:
+        t, x, y = int(g["timestamp_ns"]), float(g["x"]), float(g["y"])
+        if self.seen and x == x and self.x == self.x and t > self.t:
+            dt = (t - self.t) * 1e-9
+            v = math.hypot(x - self.x, y - self.y) / dt
+            a = dt / (tau_s + dt)
+            self.speed += a * (v - self.speed)
+        self.t, self.x, self.y = t, x, y
+        self.open = float(g["openness"])
+        self.conf = float(g["confidence"])
+        self.valid = bool(g["valid"])
+        self.calibrated = bool(g["calibrated"])
+        self.dil = dilation
+        self.seen = True
+
+    def usable(self, newest: int, stale_ns: int) -> bool:
+        return self.seen and self.calibrated and self.x == self.x and self.y == self.y and newest - self.t <= stale_ns
+
+
+class EyeMerger:
+    """Merge the two eyes' latest gaze samples. Call :meth:`update` per incoming gaze chunk.
+
+    Parameters
+    ----------
+    disagree : float, default 0.3
+        Openness difference above which the eyes are said to disagree on the lid.
+    velocity_weight : float, default 0.1
+        Weight of the recent gaze speed (normalised units per second) in the lid-disagreement score.
+    stale_s : float, default 0.5
+        An eye whose newest sample is older than this (capture time, relative to the other eye) is ignored.
+    link_lids : bool, default True
+        Both per-eye lid fields carry the single merged lid value (VRChat has one lid parameter).
+    """
+
+    def __init__(
+        self, disagree: float = 0.3, velocity_weight: float = 0.1, stale_s: float = 0.5, link_lids: bool = True
+    ) -> None:
+        self.disagree = positive("disagree", disagree, allow_zero=True)
+        self.velocity_weight = positive("velocity_weight", velocity_weight, allow_zero=True)
+        self.stale_ns = int(positive("stale_s", stale_s) * 1e9)
+        if not isinstance(link_lids, bool):
+            raise ConfigError(f"link_lids must be a bool, got {link_lids!r}")
+        self.link_lids = link_lids
+        self.eyes = {"left": _EyeState(), "right": _EyeState()}
+        self.count = 0
+
+    def update(self, eye: str, gaze: np.ndarray, dilation: np.ndarray | None = None) -> np.ndarray:
+        """Take a GAZE_DTYPE chunk of ``eye`` ('left'/'right'); return one MERGED_DTYPE record per gaze sample."""
+        if eye not in self.eyes:
+            raise ConfigError(f"eye must be 'left' or 'right', got {eye!r}")
+        if not isinstance(gaze, np.ndarray) or gaze.dtype != GAZE_DTYPE:
+            raise PyacqError(
+                f"EyeMerger.update({eye}): expected a GAZE_DTYPE array, got {getattr(gaze, 'dtype', gaze)}"
+            )
+        gaze = gaze.reshape(-1)
+        out = np.zeros(gaze.shape[0], dtype=MERGED_DTYPE)
+        st = self.eyes[eye]
+        for i in range(gaze.shape[0]):
+            d = math.nan if dilation is None or i >= len(dilation) else float(dilation[i])
+            st.update(gaze[i], d, 0.1)
+            self._merge(out[i], int(gaze[i]["timestamp_ns"]), 0 if eye == "left" else 1)
+        return out
+
+    def _merge(self, rec: np.void, t: int, source: int) -> None:
+        left, right = self.eyes["left"], self.eyes["right"]
+        newest = max(left.t, right.t)
+        ul, ur = left.usable(newest, self.stale_ns), right.usable(newest, self.stale_ns)
+        lx, ly = (left.x, left.y) if ul else (right.x, right.y) if ur else (math.nan, math.nan)
+        rx, ry = (right.x, right.y) if ur else (left.x, left.y) if ul else (math.nan, math.nan)
+        lid = self._lid(left, right, newest)
+        self.count += 1
+        rec["index"] = self.count
+        rec["timestamp_ns"] = t
+        rec["left_x"], rec["left_y"], rec["right_x"], rec["right_y"] = lx, ly, rx, ry
+        if self.link_lids:
+            rec["left_open"] = rec["right_open"] = lid
+        else:
+            rec["left_open"], rec["right_open"] = left.open, right.open
+        rec["lid"] = lid
+        dils = [e.dil for e in (left, right) if e.seen and e.dil == e.dil and newest - e.t <= self.stale_ns]
+        rec["dilation"] = sum(dils) / len(dils) if dils else math.nan
+        rec["left_valid"], rec["right_valid"] = ul, ur
+        rec["source"] = source
+
+    def _lid(self, left: _EyeState, right: _EyeState, newest: int) -> float:
+        cands = [e for e in (left, right) if e.seen and e.open == e.open and newest - e.t <= self.stale_ns]
+        if not cands:
+            return math.nan
+        if len(cands) == 1:
+            return cands[0].open
+        a, b = cands
+        if abs(a.open - b.open) <= self.disagree:
+            return 0.5 * (a.open + b.open)
+        sa = a.conf - self.velocity_weight * a.speed
+        sb = b.conf - self.velocity_weight * b.speed
+        return a.open if sa >= sb else b.open

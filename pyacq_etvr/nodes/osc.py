@@ -1,0 +1,342 @@
+"""OSC output to VRChat / VRCFaceTracking and OSC control input (recenter / recalibrate).
+
+* :class:`OscOutput` - plain sender: a latest-value slot plus one sender thread. ``submit()`` never blocks
+  (it overwrites the slot; an overwritten value is counted as dropped), the thread sends at most
+  ``max_rate`` packets per second through a non-blocking UDP socket; a send that would block is dropped and
+  counted, so a stalled network never delays the trackers and never queues stale gaze.
+* :class:`OscControlServer` - python-osc UDP server (default 127.0.0.1:9001) mapping
+  ``/avatar/parameters/etvr_recenter`` and ``/avatar/parameters/etvr_recalibrate`` (bool true) to callbacks.
+* :class:`OscSender` node - input ``merged`` (MERGED_DTYPE), output ``sent`` (what was sent, with the send
+  time, for recording and latency measurement). See its docstring.
+
+python-osc is imported lazily, when an OscOutput starts or a control server is created.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pyacq_etvr.core.errors import ConfigError
+from pyacq_etvr.nodes.merge import MERGED_DTYPE
+from pyacq_etvr.nodes.osc_schemes import build_messages, check_scheme
+
+log = logging.getLogger(__name__)
+
+#: A sent OSC packet set (output ``sent`` of OscSender): the merged values plus the send time.
+SENT_DTYPE = np.dtype([*MERGED_DTYPE.descr, ("sent_ns", "int64"), ("messages", "int16")])
+
+RECENTER = "/avatar/parameters/etvr_recenter"
+RECALIBRATE = "/avatar/parameters/etvr_recalibrate"
+
+
+def check_endpoint(host: Any, port: Any, key: str) -> tuple[str, int]:
+    """Validate an OSC host/port pair; ConfigError naming ``key`` (e.g. 'osc') on a bad one."""
+    if isinstance(port, bool) or not isinstance(port, int) or not (0 <= port <= 65535):
+        raise ConfigError(f"{key}.port must be an integer in 0..65535, got {port!r}")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"{key}.host must be a host name or IP address, got {host!r}")
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(f"{key}.host {host!r} cannot be resolved: {exc}") from None
+    return infos[0][4][0], port
+
+
+class OscOutput:
+    """Send merged eye records as OSC packets without ever blocking the caller.
+
+    Parameters
+    ----------
+    host, port : str, int, default '127.0.0.1', 9000
+        Destination (VRChat listens on 9000, the VRCFT module variant on 8889).
+    scheme : 'native' | 'vrcft-v1' | 'vrcft-v2', default 'native'
+    eyes : 'both' | 'left' | 'right', default 'both'
+        One-eye mode sends the one eye's values (vrcft-v2 uses its one-eye addresses).
+    native_look : 'vec' | 'pitchyaw', default 'vec'
+        Which native look address to send (only one at a time, as VRChat requires).
+    bundles : bool, default False
+        Send all messages of one record in a single OSC bundle (one datagram) instead of one datagram each.
+    max_rate : float, default 0
+        Maximum records per second (0 = no limit: one per submitted record). Values submitted faster replace
+        the pending one (latest wins).
+    max_angle_deg : float, default 30
+        Gaze angle at |x| or |y| = 1 for the pitch/yaw look.
+    on_sent : callable(record, sent_ns, n_messages), optional
+        Called from the sender thread after each send (the node publishes it on its ``sent`` output).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 9000,
+        scheme: str = "native",
+        eyes: str = "both",
+        native_look: str = "vec",
+        bundles: bool = False,
+        max_rate: float = 0.0,
+        max_angle_deg: float = 30.0,
+        on_sent: Callable[[np.void, int, int], None] | None = None,
+    ) -> None:
+        check_scheme(scheme, eyes, native_look)
+        self.addr = check_endpoint(host, port, "osc")
+        if not isinstance(max_rate, (int, float)) or not math.isfinite(max_rate) or max_rate < 0:
+            raise ConfigError(f"osc.max_rate must be a number >= 0 (0 = unlimited), got {max_rate!r}")
+        if not isinstance(max_angle_deg, (int, float)) or not (0 < max_angle_deg <= 90):
+            raise ConfigError(f"osc.max_angle_deg must be within (0, 90], got {max_angle_deg!r}")
+        self.scheme, self.eyes, self.native_look = scheme, eyes, native_look
+        self.bundles = bool(bundles)
+        self.min_interval_ns = int(1e9 / max_rate) if max_rate > 0 else 0
+        self.max_angle_deg = float(max_angle_deg)
+        self.on_sent = on_sent
+        self._slot = np.zeros(1, dtype=MERGED_DTYPE)
+        self._work = np.zeros(1, dtype=MERGED_DTYPE)
+        self._cond = threading.Condition()
+        self._new = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._builders: tuple[Any, Any, Any] = (None, None, None)
+        self.counters = {"submitted": 0, "sent": 0, "messages": 0, "overwritten": 0, "would_block": 0, "errors": 0}
+        self.last_send_ns = 0
+
+    def start(self) -> None:
+        """Open the socket and start the sender thread (idempotent)."""
+        if self._thread is not None:
+            return
+        from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+        from pythonosc.osc_message_builder import OscMessageBuilder
+
+        self._builders = (OscMessageBuilder, OscBundleBuilder, IMMEDIATELY)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="OscOutput", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread (the pending value, if any, is not sent) and close the socket."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def submit(self, record: np.ndarray | np.void) -> None:
+        """Put the newest merged record in the slot (never blocks; an unsent previous value is dropped)."""
+        with self._cond:
+            if self._new:
+                self.counters["overwritten"] += 1
+            self._slot[0] = record if isinstance(record, np.void) else np.asarray(record).reshape(-1)[-1]
+            self._new = True
+            self.counters["submitted"] += 1
+            self._cond.notify()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters (plain dict): submitted, sent, messages, overwritten, would_block, errors, last_send_age_s."""
+        out: dict[str, Any] = dict(self.counters)
+        out["last_send_age_s"] = (time.monotonic_ns() - self.last_send_ns) * 1e-9 if self.last_send_ns else None
+        return out
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._new and not self._stopping:
+                    self._cond.wait(0.5)
+                if self._stopping:
+                    return
+                # rate limit: wait out the interval (submit() may replace the slot meanwhile: latest wins)
+                while self.min_interval_ns and not self._stopping:
+                    wait_ns = self.last_send_ns + self.min_interval_ns - time.monotonic_ns()
+                    if wait_ns <= 0:
+                        break
+                    self._cond.wait(wait_ns * 1e-9)
+                if self._stopping:
+                    return
+                self._work[0] = self._slot[0]
+                self._new = False
+            try:
+                self._send(self._work[0])
+            except Exception:  # never let one bad value kill the sender
+                self.counters["errors"] += 1
+                log.exception("OSC send failed")
+
+    def _send(self, rec: np.void) -> None:
+        OscMessageBuilder, OscBundleBuilder, IMMEDIATELY = self._builders
+        msgs = build_messages(rec, self.scheme, self.eyes, self.native_look, self.max_angle_deg)
+        if not msgs:
+            return
+        packets = []
+        for address, args in msgs:
+            b = OscMessageBuilder(address)
+            for v in args:
+                b.add_arg(float(v), "f")
+            packets.append(b.build())
+        if self.bundles:
+            bb = OscBundleBuilder(IMMEDIATELY)
+            for p in packets:
+                bb.add_content(p)
+            dgrams = [bb.build().dgram]
+        else:
+            dgrams = [p.dgram for p in packets]
+        for d in dgrams:
+            try:
+                self._transmit(d)
+            except (BlockingIOError, InterruptedError):
+                self.counters["would_block"] += 1
+                return  # network stalled: drop this value, the next one is newer anyway
+            except OSError as exc:
+                self.counters["errors"] += 1
+                log.warning("OSC send to %s:%d failed: %s", *self.addr, exc)
+                return
+        now = time.monotonic_ns()
+        self.last_send_ns = now
+        self.counters["sent"] += 1
+        self.counters["messages"] += len(msgs)
+        if self.on_sent is not None:
+            self.on_sent(rec, now, len(msgs))
+
+    def _transmit(self, dgram: bytes) -> None:
+        """Send one datagram without blocking (raises BlockingIOError when the socket buffer is full)."""
+        assert self._sock is not None
+        self._sock.sendto(dgram, self.addr)
+
+
+class OscControlServer:
+    """Listen for OSC control messages and call back: recenter / recalibrate (bool true triggers).
+
+    Parameters
+    ----------
+    on_recenter, on_recalibrate : callable() -> Any
+        Called from the server thread. Exceptions are logged and counted, never kill the server.
+    host, port : default '127.0.0.1', 9001
+        Where to listen; port 0 picks a free port (read :attr:`port` after construction).
+
+    Bad messages (wrong argument count or type, unknown addresses) are counted in ``stats()['ignored']``.
+    ``False`` values (VRChat sends them when a button is released) are ignored by design.
+    """
+
+    def __init__(
+        self,
+        on_recenter: Callable[[], Any] | None = None,
+        on_recalibrate: Callable[[], Any] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 9001,
+    ) -> None:
+        from pythonosc.dispatcher import Dispatcher
+        from pythonosc.osc_server import BlockingOSCUDPServer
+
+        host, port = check_endpoint(host, port, "control")
+        self._handlers = {RECENTER: on_recenter, RECALIBRATE: on_recalibrate}
+        self.counters = {"recenter": 0, "recalibrate": 0, "ignored": 0, "errors": 0}
+        disp = Dispatcher()
+        disp.map(RECENTER, self._on_message)
+        disp.map(RECALIBRATE, self._on_message)
+        disp.set_default_handler(self._on_unknown)
+        try:
+            self._server = BlockingOSCUDPServer((host, port), disp)
+        except OSError as exc:
+            raise ConfigError(f"control.port {port}: cannot listen on {host}:{port} ({exc})") from None
+        self.host, self.port = self._server.server_address[:2]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve in a daemon thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), daemon=True)
+            self._thread.name = "OscControlServer"
+            self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop serving and close the socket."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout)
+            self._thread = None
+        self._server.server_close()
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.counters)
+
+    def _on_unknown(self, address: str, *args: Any) -> None:
+        self.counters["ignored"] += 1
+
+    def _on_message(self, address: str, *args: Any) -> None:
+        if len(args) != 1 or args[0] is not True:
+            self.counters["ignored"] += 1
+            if len(args) != 1 or not isinstance(args[0], bool):
+                log.warning("OSC control %s expects one bool argument, got %r", address, args)
+            return
+        key = "recenter" if address == RECENTER else "recalibrate"
+        cb = self._handlers[address]
+        self.counters[key] += 1
+        if cb is None:
+            return
+        try:
+            cb()
+        except Exception:
+            self.counters["errors"] += 1
+            log.exception("OSC control %s callback failed", key)
+
+
+class OscCapture:
+    """A python-osc UDP server that records every message it receives (tests, benchmarks, debugging).
+
+    ``OscCapture(port=0)`` listens on 127.0.0.1 and a free port (:attr:`port`). ``messages`` is a list of
+    ``(receive_time_ns, address, args)``; bundles are unpacked by python-osc. Use as a context manager.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        from pythonosc.dispatcher import Dispatcher
+        from pythonosc.osc_server import BlockingOSCUDPServer
+
+        self.messages: list[tuple[int, str, tuple[Any, ...]]] = []
+        self._lock = threading.Lock()
+        disp = Dispatcher()
+        disp.set_default_handler(self._on_message)
+        self._server = BlockingOSCUDPServer((host, port), disp)
+        self.host, self.port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def _on_message(self, address: str, *args: Any) -> None:
+        with self._lock:
+            self.messages.append((time.monotonic_ns(), address, args))
+
+    def snapshot(self) -> list[tuple[int, str, tuple[Any, ...]]]:
+        """A copy of the messages received so far."""
+        with self._lock:
+            return list(self.messages)
+
+    def by_address(self) -> dict[str, list[tuple[int, tuple[Any, ...]]]]:
+        """Messages grouped by address: address -> [(receive_time_ns, args), ...]."""
+        out: dict[str, list[tuple[int, tuple[Any, ...]]]] = {}
+        for t, a, args in self.snapshot():
+            out.setdefault(a, []).append((t, args))
+        return out
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._thread.join(2.0)
+        self._server.server_close()
+
+    def __enter__(self) -> OscCapture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
