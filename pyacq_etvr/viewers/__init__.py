@@ -1,0 +1,43 @@
+"""Qt viewers (PyQt5 + pyqtgraph): the only package, with the Qt RPC server, that imports Qt.
+
+Names load lazily, so ``import pyacq_etvr.viewers`` stays cheap until a viewer is used:
+
+* nodes: :class:`ImageViewer` (camera frames + pupil overlay), :class:`QOscilloscope` (analog signals),
+  :class:`GazeViewer` (both eyes' gaze and eyelids);
+* :class:`QtPollInput`: the core's background input poller delivering ``(index, data)`` as a Qt signal in
+  the GUI thread;
+* the plain widgets behind the nodes, usable without streams: :class:`ImageViewerWidget`,
+  :class:`OscilloscopeWidget`, :class:`GazeViewerWidget`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "ImageViewer": "pyacq_etvr.viewers.imageviewer",
+    "QOscilloscope": "pyacq_etvr.viewers.oscilloscope",
+    "GazeViewer": "pyacq_etvr.viewers.gaze",
+    "QtPollInput": "pyacq_etvr.viewers.qtpoller",
+    "ImageViewerWidget": "pyacq_etvr.viewers.imagewidget",
+    "OscilloscopeWidget": "pyacq_etvr.viewers.scopewidget",
+    "GazeViewerWidget": "pyacq_etvr.viewers.gazewidget",
+    "mkQApp": "pyacq_etvr.viewers._qt",
+    "grab_widget": "pyacq_etvr.viewers._qt",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyacq_etvr.viewers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
