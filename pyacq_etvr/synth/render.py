@@ -1,0 +1,314 @@
+"""Rasteriser of the synthetic near-IR eye: one :class:`Renderer` per sequence (eye), buffers preallocated.
+
+Per frame, at the render resolution (output size x ``supersample``), in float32 grey levels:
+
+1. the eyeball layer (precomputed sclera) is copied into the work buffer;
+2. the iris is drawn in a ROI around its ellipse: every pixel is mapped back to the iris plane (``M^-1``),
+   the iris texture is ``cv2.remap``-ed there and blended with an analytic anti-aliased alpha (soft limbus);
+   the pupil is blended the same way with a ~0.7 output-px edge. The pupil's alpha is point-symmetric about
+   its centre, so the dark-pixel centroid equals the published centre (sub-pixel labels without needing to
+   supersample; the data-set path supersamples x4 anyway for everything else);
+3. glints (Gaussian specular spots, saturating) are added where they fall on the cornea;
+4. the lid opening (anti-aliased ``cv2.fillPoly``, sub-pixel ``shift``) selects between the eyeball and the
+   precomputed skin layer; the upper lid shades the eyeball below it;
+5. lashes and the lid margin are drawn (anti-aliased polylines into a coverage mask) and blended dark;
+6. post-processing at output resolution (see :meth:`Renderer.post`): area downsampling, motion blur along
+   the pupil's motion, defocus, low-resolution resampling, vignetting, sensor noise from a precomputed bank,
+   rounding to uint8, optional JPEG round trip.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pyacq_etvr.synth import texture
+from pyacq_etvr.synth.model import EyeModel, ellipse_of
+
+_SHIFT = 3  # sub-pixel bits for cv2 drawing
+_ONE = float(1 << _SHIFT)
+_TEX = 256  # iris texture size
+_TEX_EXTENT = 1.12  # iris texture covers +- this many iris radii
+
+
+def _cv2():
+    import cv2
+
+    return cv2
+
+
+class Renderer:
+    """Draws one sequence's eye (``model``) into uint8 frames of ``width`` x ``height``."""
+
+    def __init__(self, model: EyeModel, width: int, height: int, supersample: int, rng: np.random.Generator):
+        cv2 = _cv2()
+        self.cv2 = cv2
+        self.model = model
+        self.w, self.h, self.ss = width, height, supersample
+        rw, rh = width * supersample, height * supersample
+        self.rw, self.rh = rw, rh
+        ss = supersample
+        self.roll = np.asarray(model.roll_matrix())
+        self.c_rot = model.rot_centre()
+        geo = {
+            "cx": (model.anchor[0] + 0.5) * ss - 0.5,
+            "cy": (model.anchor[1] + 0.5) * ss - 0.5,
+            "roll": math.radians(model.roll),
+            "hw": model.hw * ss,
+            "ri": model.ri * ss,
+            "upper": -model.upper_h * model.ri * ss,
+            "lower": model.lower_h * model.ri * ss,
+        }
+        self.sclera = texture.sclera_layer(rng, (rh, rw), geo, model.sclera_level)
+        self.skin = texture.skin_layer(rng, (rh, rw), geo, model.skin_level, model.makeup, model.pupil_level + 5)
+        self.iris_tex = texture.iris_texture(rng, _TEX, model.iris_level, _TEX_EXTENT)
+        self.work_r = np.empty((rh, rw), np.float32)
+        self.tmp_r = np.empty((rh, rw), np.float32)
+        self.alpha_r = np.empty((rh, rw), np.float32)
+        self.mask = np.zeros((rh, rw), np.uint8)
+        self.dark = np.zeros((rh, rw), np.uint8)
+        self.shade_lo = np.zeros((max(16, height // 4), max(16, width // 4)), np.uint8)
+        self.work = self.work_r if ss == 1 else np.empty((height, width), np.float32)
+        self.ar_x = np.arange(rw, dtype=np.float32)
+        self.ar_y = np.arange(rh, dtype=np.float32)
+        self.lid_t = np.linspace(-1.0, 1.0, 41)
+        self._init_lashes(rng)
+        self._init_glints(rng)
+        self._init_post(rng)
+
+    # ------------------------------------------------------------------ set-up
+    def _init_lashes(self, rng: np.random.Generator) -> None:
+        m = self.model
+        n = m.n_lashes
+        n_low = n // 3
+        self.lash_t = np.concatenate([rng.uniform(-0.93, 0.93, n), rng.uniform(-0.8, 0.8, n_low)])
+        self.lash_upper = np.arange(n + n_low) < n
+        mid = 1 - self.lash_t**2
+        length = rng.uniform(0.6, 1.0, n + n_low) * (0.35 + 0.45 * mid) * m.ri
+        length[~self.lash_upper] *= 0.45
+        self.lash_len = length
+        self.lash_tilt = 0.9 * self.lash_t + rng.normal(0, 0.2, n + n_low)
+        self.lash_curl = rng.normal(0.25, 0.1, n + n_low)
+        self.lash_droop = rng.random(n + n_low) < m.lash_droop
+        self.lash_pts = np.empty((n + n_low, 3, 2), np.int32)
+        self.margin_w = max(1, round(0.05 * m.ri * self.ss))
+
+    def _init_glints(self, rng: np.random.Generator) -> None:
+        k = min(self.w, self.h) / 240.0
+        n = len(self.model.glints)
+        self.glint_sigma = rng.uniform(0.6, 1.4, n) * k * self.ss
+        self.glint_peak = rng.uniform(250.0, 450.0, n)
+
+    def _init_post(self, rng: np.random.Generator) -> None:
+        m = self.model
+        self.vig = None
+        if m.vignette > 0:
+            cx = self.w / 2 + rng.uniform(-0.15, 0.15) * self.w
+            cy = self.h / 2 + rng.uniform(-0.15, 0.15) * self.h
+            self.vig = texture.vignette_map((self.h, self.w), m.vignette, (cx, cy))
+        self.noise = None
+        if m.noise_sigma > 0:
+            pad = 16
+            self.noise = (rng.standard_normal((3, self.h + pad, self.w + pad)) * m.noise_sigma).astype(np.float32)
+        self.small = None
+        if m.lowres > 1.05:
+            self.small = np.empty((max(8, round(self.h / m.lowres)), max(8, round(self.w / m.lowres))), np.float32)
+
+    def to_r(self, p: np.ndarray) -> np.ndarray:
+        """Output px (pixel-centre convention) -> render px."""
+        return (np.asarray(p, dtype=np.float64) + 0.5) * self.ss - 0.5
+
+    # ------------------------------------------------------------------ drawing
+    def lid_polygon(self, openness: float, gaze_dy: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image (output px) points of the upper and lower lids, corner to corner, and the lids' local x."""
+        x, yu, yl = self.model.lid_curves(openness, gaze_dy, self.lid_t)
+        a = np.asarray(self.model.anchor)
+        up = (self.roll @ np.stack([x, yu])).T + a
+        lo = (self.roll @ np.stack([x, yl])).T + a
+        return up, lo, yl - yu
+
+    def draw_lid_mask(self, up: np.ndarray, lo: np.ndarray, gap: np.ndarray) -> None:
+        self.mask.fill(0)
+        if float(gap.max()) * self.ss < 0.05:
+            return
+        poly = np.concatenate([up, lo[::-1]])
+        pts = np.round(self.to_r(poly) * _ONE).astype(np.int32)
+        self.cv2.fillPoly(self.mask, [pts], 255, self.cv2.LINE_AA, _SHIFT)
+
+    def draw_iris(self, m: np.ndarray, iris_c: np.ndarray, rp: float) -> float:
+        """Blend iris and pupil into ``work_r``; return the pupil's visible fraction (lids and frame edges)."""
+        cv2, ss, mod = self.cv2, self.ss, self.model
+        ri_r, rp_r = mod.ri * ss, rp * ss
+        ic = self.to_r(iris_c)
+        hx = _TEX_EXTENT * ri_r * math.hypot(m[0, 0], m[0, 1]) + 2
+        hy = _TEX_EXTENT * ri_r * math.hypot(m[1, 0], m[1, 1]) + 2
+        x0, x1 = max(0, int(ic[0] - hx)), min(self.rw, int(ic[0] + hx) + 2)
+        y0, y1 = max(0, int(ic[1] - hy)), min(self.rh, int(ic[1] + hy) + 2)
+        if x1 <= x0 or y1 <= y0:
+            return 0.0
+        mi = np.linalg.inv(m).astype(np.float32)
+        xs = (self.ar_x[x0:x1] - np.float32(ic[0]))[None, :]
+        ys = (self.ar_y[y0:y1] - np.float32(ic[1]))[:, None]
+        u = mi[0, 0] * xs + mi[0, 1] * ys
+        v = mi[1, 0] * xs + mi[1, 1] * ys
+        roi = self.work_r[y0:y1, x0:x1]
+        scale = (_TEX - 1) / 2 / (_TEX_EXTENT * ri_r)
+        tex = cv2.remap(
+            self.iris_tex,
+            u * scale + (_TEX - 1) / 2,
+            v * scale + (_TEX - 1) / 2,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        a = _edge_alpha(u, v, mi, ri_r, 1.3 * ss)
+        roi += a * (tex - roi)
+        up = u - np.float32(mod.pupil_offset[0] * ss)
+        vp = v - np.float32(mod.pupil_offset[1] * ss)
+        ap = _edge_alpha(up, vp, mi, rp_r, 0.7 * ss)
+        rho2 = (up * up + vp * vp) * np.float32(1.0 / (rp_r * rp_r))
+        pv = np.float32(mod.pupil_level) * (1 + np.float32(0.12) * np.minimum(rho2, 1))
+        roi += ap * (pv - roi)
+        area = math.pi * rp_r * rp_r * abs(float(np.linalg.det(m)))
+        covered = float(np.sum(ap * self.mask[y0:y1, x0:x1])) / 255.0
+        return min(1.0, covered / area) if area > 0 else 0.0
+
+    def draw_glints(self, apex: np.ndarray, iris_c: np.ndarray, m: np.ndarray) -> None:
+        mi = np.linalg.inv(m)
+        ri = self.model.ri
+        for off, sig, peak in zip(self.model.glints, self.glint_sigma, self.glint_peak):
+            g = apex + off
+            uv = mi @ (g - iris_c)
+            if float(uv @ uv) > (1.15 * ri) ** 2:
+                continue  # off the cornea
+            c = self.to_r(g)
+            r = int(3 * sig + 1)
+            x0, x1 = max(0, int(c[0]) - r), min(self.rw, int(c[0]) + r + 2)
+            y0, y1 = max(0, int(c[1]) - r), min(self.rh, int(c[1]) + r + 2)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            dx = (self.ar_x[x0:x1] - np.float32(c[0]))[None, :]
+            dy = (self.ar_y[y0:y1] - np.float32(c[1]))[:, None]
+            self.work_r[y0:y1, x0:x1] += np.float32(peak) * np.exp((dx * dx + dy * dy) * np.float32(-0.5 / sig**2))
+
+    def composite_lids(self, up: np.ndarray) -> None:
+        """Shade the eyeball under the upper lid, then blend eyeball and skin through the lid mask.
+
+        The soft shadow is drawn and blurred at a quarter of the output resolution, then resized up.
+        """
+        cv2, ri = self.cv2, self.model.ri
+        lo = self.shade_lo
+        lo.fill(0)
+        f = lo.shape[1] / self.w
+        drop = np.array([0.0, 0.22 * ri])
+        poly = np.concatenate([up + self.roll @ drop, [[up[-1, 0], -4 * self.h], [up[0, 0], -4 * self.h]]])
+        pts = np.round(((poly + 0.5) * f - 0.5) * _ONE).astype(np.int32)
+        cv2.fillPoly(lo, [pts], 255, cv2.LINE_AA, _SHIFT)
+        cv2.GaussianBlur(lo, (0, 0), max(0.5, 0.18 * ri * f), dst=lo)
+        shade = self.dark
+        cv2.resize(lo, (self.rw, self.rh), dst=shade, interpolation=cv2.INTER_LINEAR)
+        a = self.alpha_r
+        np.multiply(shade, np.float32(-0.45 / 255), out=a)
+        a += 1.0
+        self.work_r *= a
+        np.multiply(self.mask, np.float32(1 / 255), out=a)
+        self.work_r -= self.skin
+        self.work_r *= a
+        self.work_r += self.skin
+
+    def draw_lashes(self, up: np.ndarray, lo: np.ndarray, openness: float) -> None:
+        cv2, m, ss = self.cv2, self.model, self.ss
+        d = self.dark
+        d.fill(0)
+        t = self.lash_t
+        base_up = np.stack([np.interp(t, self.lid_t, up[:, 0]), np.interp(t, self.lid_t, up[:, 1])], 1)
+        base_lo = np.stack([np.interp(t, self.lid_t, lo[:, 0]), np.interp(t, self.lid_t, lo[:, 1])], 1)
+        root = np.where(self.lash_upper[:, None], base_up, base_lo)
+        vy = np.where(self.lash_upper, -(1.3 * openness - 0.3), 1.0)
+        vy = np.where(self.lash_droop, 0.6, vy)
+        loc = np.stack([self.lash_tilt, vy], 1)
+        loc /= np.hypot(loc[:, 0], loc[:, 1])[:, None]
+        perp = np.stack([-loc[:, 1], loc[:, 0]], 1) * np.sign(self.lash_t + 1e-9)[:, None]
+        dirn = loc @ self.roll.T
+        perp = perp @ self.roll.T
+        L = self.lash_len[:, None]
+        mid = root + 0.5 * L * dirn + 0.12 * self.lash_curl[:, None] * L * perp
+        tip = root + L * dirn + 0.4 * self.lash_curl[:, None] * L * perp
+        pts = self.lash_pts
+        for i, p in enumerate((root, mid, tip)):
+            pts[:, i, :] = np.round(self.to_r(p) * _ONE)
+        th = max(1, round(0.7 * ss * min(self.w, self.h) / 240))
+        cv2.polylines(d, list(pts[self.lash_upper]), False, 255, th, cv2.LINE_AA, _SHIFT)
+        cv2.polylines(d, list(pts[~self.lash_upper]), False, 150, max(1, th - 1), cv2.LINE_AA, _SHIFT)
+        if openness > 0.02:
+            margin = np.round(self.to_r(up[2:-2]) * _ONE).astype(np.int32)
+            cv2.polylines(d, [margin], False, 170, self.margin_w, cv2.LINE_AA, _SHIFT)
+        a, tmp = self.alpha_r, self.tmp_r
+        np.multiply(d, np.float32(1 / 255), out=a)
+        np.subtract(self.work_r, np.float32(m.lash_level), out=tmp)
+        tmp *= a
+        self.work_r -= tmp
+
+    # ------------------------------------------------------------------ post-processing
+    def post(self, out: np.ndarray, motion: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
+        """Downsample, blur, resample, vignette, noise, round into ``out`` (uint8) and JPEG round trip.
+
+        ``motion`` is the pupil's image displacement over the last frame (px), ``centre`` the iris centre.
+        """
+        cv2, m, w = self.cv2, self.model, self.work
+        if self.ss > 1:
+            cv2.resize(self.work_r, (self.w, self.h), dst=w, interpolation=cv2.INTER_AREA)
+        blur_len = m.exposure * float(math.hypot(motion[0], motion[1]))
+        if blur_len > 1.0:
+            self._motion_blur(blur_len, motion, centre)
+        if m.defocus_sigma > 0.25:
+            cv2.GaussianBlur(w, (0, 0), m.defocus_sigma, dst=w)
+        if self.small is not None:
+            sh, sw = self.small.shape
+            cv2.resize(w, (sw, sh), dst=self.small, interpolation=cv2.INTER_AREA)
+            cv2.resize(self.small, (self.w, self.h), dst=w, interpolation=cv2.INTER_LINEAR)
+        if self.vig is not None:
+            w *= self.vig
+        if self.noise is not None:
+            k = int(rng.integers(0, 3))
+            oy, ox = int(rng.integers(0, 16)), int(rng.integers(0, 16))
+            w += self.noise[k, oy : oy + self.h, ox : ox + self.w]
+        w += np.float32(0.5)
+        np.clip(w, 0, 255, out=w)
+        np.copyto(out, w, casting="unsafe")
+        if m.jpeg_quality is not None:
+            ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, m.jpeg_quality])
+            if ok:
+                np.copyto(out, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
+
+    def _motion_blur(self, length: float, motion: np.ndarray, centre: np.ndarray) -> None:
+        """Blur the eye region with a line kernel along ``motion`` (centred, so labels stay unbiased)."""
+        cv2 = self.cv2
+        n = int(math.ceil(length)) | 1
+        k = np.zeros((n, n), np.float32)
+        c = (n - 1) / 2
+        ux, uy = motion / max(float(np.hypot(*motion)), 1e-9)
+        a, b = (c - ux * length / 2, c - uy * length / 2), (c + ux * length / 2, c + uy * length / 2)
+        pa = (round(a[0] * _ONE), round(a[1] * _ONE))
+        pb = (round(b[0] * _ONE), round(b[1] * _ONE))
+        cv2.line(k, pa, pb, 1.0, 1, cv2.LINE_8, _SHIFT)
+        k /= max(float(k.sum()), 1e-9)
+        k = 0.5 * (k + k[::-1, ::-1])  # exactly point-symmetric
+        r = int(2.0 * self.model.ri + n)
+        x0, x1 = max(0, int(centre[0]) - r), min(self.w, int(centre[0]) + r)
+        y0, y1 = max(0, int(centre[1]) - r), min(self.h, int(centre[1]) + r)
+        if x1 > x0 and y1 > y0:
+            roi = self.work[y0:y1, x0:x1]
+            roi[...] = cv2.filter2D(roi, -1, k, borderType=cv2.BORDER_REPLICATE)
+
+
+def _edge_alpha(u: np.ndarray, v: np.ndarray, mi: np.ndarray, radius: float, width: float) -> np.ndarray:
+    """Coverage of the disc ``|(u, v)| <= radius`` (iris plane) with an image-space edge ``width`` px wide."""
+    rho = np.sqrt(u * u + v * v) + np.float32(1e-6)
+    gx = mi[0, 0] * u + mi[1, 0] * v
+    gy = mi[0, 1] * u + mi[1, 1] * v
+    g = np.sqrt(gx * gx + gy * gy) / rho
+    return np.clip((np.float32(radius) - rho) / (g * np.float32(width)) + np.float32(0.5), 0, 1)
+
+
+__all__ = ["Renderer", "ellipse_of"]
