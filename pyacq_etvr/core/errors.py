@@ -68,3 +68,7 @@ class SpawnError(RemoteError):
 
 class SecurityError(RemoteError, PermissionError):
     """A server would be reachable from the network without authentication (no CURVE keys), or keys are bad."""
+
+
+class NotAvailableError(StreamError, IndexError):
+    """The requested samples are not in a ring buffer yet (asked beyond the last written index)."""

@@ -1,0 +1,111 @@
+"""``plaindata`` transfer mode: each chunk travels over ZeroMQ as two frames, a 32-byte header and the data.
+
+Zero-copy: the sender hands the chunk's memory to ZeroMQ (``copy=False``; pyzmq itself copies messages under
+64 KiB, which is faster at that size) and the receiver wraps the received frame with ``np.frombuffer``
+(read-only, no copy). Do not modify an array after sending it: a chunk of 64 KiB or more may still be in
+flight (inproc: the receiver even sees the sender's memory).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import zmq
+
+from ..errors import StreamTimeout
+from ..spec import StreamSpec
+from .channel import HEADER, SubChannel
+from .transfermode import DataReceiver, DataSender
+
+_pack = HEADER.pack
+_unpack = HEADER.unpack
+_HEADER_SIZE = HEADER.size
+
+
+class PlainDataSender(DataSender):
+    """Publishes ``[header, data]`` on the output's XPUB socket."""
+
+    def __init__(self, channel: Any, params: dict[str, Any], spec: StreamSpec) -> None:
+        super().__init__(channel, params, spec)
+        self._seq = 0
+        self._sock = channel.socket
+        self._lock = channel.lock
+
+    def send(self, data: np.ndarray, index: int, timestamp_ns: int) -> None:
+        header = _pack(self._seq, index, timestamp_ns, data.shape[0])
+        self._seq += 1
+        with self._lock:
+            self._sock.send(header, zmq.SNDMORE)
+            self._sock.send(data, copy=False)
+
+    def close(self) -> None:
+        """Nothing of its own to release."""
+
+
+class PlainDataReceiver(DataReceiver):
+    """Receives ``[header, data]`` chunks; counts sequence gaps as ``dropped``."""
+
+    def __init__(self, params: dict[str, Any], spec: StreamSpec, raise_on_overrun: bool = False) -> None:
+        super().__init__(params, spec, raise_on_overrun)
+        self.channel = SubChannel(params["url"], int(params.get("rcvhwm", 1000)))
+        self._sock = self.channel.socket
+        self._dtype = spec.dtype
+        self._tail = tuple(spec.shape[1:]) if spec.shape is not None else ()
+        self._next_seq = -1
+        self._pending: bytes | None = None
+
+    def connect(self, timeout: float, what: str) -> None:
+        self.channel.connect(timeout, what)
+
+    def poll(self, timeout: float | None) -> bool:
+        if self._pending is not None:
+            return True
+        sock = self._sock
+        deadline = None if timeout is None else time.monotonic() + timeout / 1000.0
+        while True:
+            wait = -1 if deadline is None else max(0.0, (deadline - time.monotonic()) * 1000.0)
+            if not sock.poll(wait):
+                return False
+            first = sock.recv()
+            if len(first) == _HEADER_SIZE and sock.getsockopt(zmq.RCVMORE):
+                self._pending = first  # zmq cannot peek: keep the header for recv()
+                return True
+            self.channel.welcomed = True  # a one-frame welcome message: consume it and keep waiting
+
+    def _read_one(self) -> tuple[int, np.ndarray, int]:
+        header = self._pending
+        assert header is not None  # poll() returned True
+        self._pending = None
+        frame = self._sock.recv(copy=False)
+        seq, index, ts, n = _unpack(header)
+        if self._next_seq >= 0 and seq != self._next_seq:
+            self.dropped += max(0, seq - self._next_seq)
+        self._next_seq = seq + 1
+        data = np.frombuffer(frame, dtype=self._dtype).reshape((n, *self._tail))
+        return index, data, ts
+
+    def recv(self, timeout: float | None, latest: bool) -> tuple[int, np.ndarray, int]:
+        if not self.poll(timeout):
+            raise StreamTimeout(f"no chunk from {self.params.get('name', self.channel.url)} within {timeout} ms")
+        out = self._read_one()
+        if latest:
+            while self.poll(0):
+                out = self._read_one()
+                self.skipped += 1
+        self.received += 1
+        self.last_index = out[0]
+        return out
+
+    def empty_queue(self) -> int:
+        n = 0
+        while self.poll(0):
+            self._read_one()
+            n += 1
+        self.skipped += n
+        return n
+
+    def close(self) -> None:
+        self._pending = None
+        self.channel.close()
