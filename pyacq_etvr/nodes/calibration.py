@@ -23,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import math
 import os
 import tempfile
+import threading
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,8 +35,14 @@ from typing import Any
 import numpy as np
 
 from pyacq_etvr.core.errors import ConfigError, PyacqError
+from pyacq_etvr.core.node import Node
+from pyacq_etvr.core.registry import register_node_type
+from pyacq_etvr.core.spec import dtype_to_json
 from pyacq_etvr.eyetypes import GAZE_DTYPE, PUPIL_DTYPE
+from pyacq_etvr.nodes._worker import InputWorker
 from pyacq_etvr.nodes.filters._common import positive
+
+log = logging.getLogger(__name__)
 
 EYES = ("left", "right")
 
@@ -331,3 +339,127 @@ def update_calibration_file(path: str, eye: str, entry: dict[str, Any]) -> None:
                 raise
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class Calibration(Node):
+    """Calibration node: one eye's pupil stream -> calibrated gaze (+ pupil dilation).
+
+    Input ``pupil``: PUPIL_DTYPE, shape (-1,). Outputs ``gaze``: GAZE_DTYPE (-1,), and ``dilation``: float32
+    (-1,) 0..1 (NaN unknown), one value per pupil sample; configure ``dilation`` only if you use it. Index and
+    timestamp of every output chunk are those of the input chunk (capture time).
+
+    Settings (``configure``): ``eye`` ('left'), ``path`` (calibration JSON file, default None: not persisted;
+    loaded at initialize() if it exists, written after every completed sweep and every recenter),
+    ``auto_sweep_s`` (default None; if set and no calibration was loaded, a sweep of that many seconds starts
+    with the stream: the default ``pyacq-etvr run`` uses it so that a fresh machine calibrates itself on the
+    synthetic eyes), and the :class:`EyeCalibration` parameters (flip_x, flip_y, clip, sigma,
+    min_confidence, sweep_s).
+
+    Methods callable locally or over RPC (thread-safe): :meth:`recenter`, :meth:`recalibrate`,
+    :meth:`save`, :meth:`load`, :meth:`status`. One worker thread maps every chunk.
+    """
+
+    _input_specs = {"pupil": {"dtype": dtype_to_json(PUPIL_DTYPE), "shape": [-1]}}
+    _output_specs = {
+        "gaze": {"dtype": dtype_to_json(GAZE_DTYPE), "shape": [-1]},
+        "dilation": {"dtype": "float32", "shape": [-1]},
+    }
+
+    def _configure(self, path: str | None = None, auto_sweep_s: float | None = None, **params: Any) -> None:
+        self.calib = EyeCalibration(**params)
+        self.path = None if path is None else os.path.expanduser(str(path))
+        self.auto_sweep_s = None if auto_sweep_s is None else positive("auto_sweep_s", auto_sweep_s)
+        self._lock = threading.Lock()
+        self._was_calibrated = False
+        self._sweeps_saved = 0
+
+    def _initialize(self) -> None:
+        if self.path is not None:
+            self.calib.load(self.path)
+        if not self.calib.calibrated and self.auto_sweep_s is not None:
+            self.calib.start_sweep(self.auto_sweep_s)
+            log.info(
+                "%s: no calibration for %s eye: automatic %.1f s sweep", self._label, self.calib.eye, self.auto_sweep_s
+            )
+        self._worker = InputWorker(self.inputs["pupil"], self._on_chunk, f"{self._label} worker")
+
+    def _on_chunk(self, index: int, data: np.ndarray, ts: int) -> None:
+        with self._lock:
+            gaze = self.calib(data)
+            dil = self.calib.dilation(data) if self.outputs["dilation"].configured else None
+            finished = self.calib.sweeps_done > self._sweeps_saved
+            self._sweeps_saved = self.calib.sweeps_done
+        if finished:
+            log.info("%s: %s eye calibrated: %s", self._label, self.calib.eye, self.calib.state)
+            self._autosave()
+        self.outputs["gaze"].send(gaze, index=index, timestamp_ns=ts)
+        if dil is not None:
+            self.outputs["dilation"].send(dil, index=index, timestamp_ns=ts)
+
+    def _autosave(self) -> None:
+        if self.path is None:
+            return
+        try:
+            with self._lock:
+                self.calib.save(self.path)
+        except (OSError, PyacqError) as exc:
+            log.error("%s: cannot save calibration to %s: %s", self._label, self.path, exc)
+
+    def process(self, pupil: np.ndarray) -> np.ndarray:
+        """Map a PUPIL_DTYPE array directly (no stream involved)."""
+        with self._lock:
+            return self.calib(pupil)
+
+    def recenter(self) -> bool:
+        """Recenter on the current pupil position (see :meth:`EyeCalibration.recenter`); saved if ``path``."""
+        with self._lock:
+            ok = self.calib.recenter()
+        if ok:
+            self._autosave()
+        log.info("%s: recenter %s eye: %s", self._label, self.calib.eye, "done" if ok else "nothing to recenter")
+        return ok
+
+    def recalibrate(self, duration_s: float | None = None) -> None:
+        """Start a sweep calibration of ``duration_s`` seconds (default: the ``sweep_s`` setting)."""
+        with self._lock:
+            self.calib.start_sweep(duration_s)
+        log.info("%s: sweep calibration of the %s eye started", self._label, self.calib.eye)
+
+    def save(self, path: str | None = None) -> None:
+        """Write the calibration to ``path`` (default: the configured path)."""
+        target = path or self.path
+        if target is None:
+            raise ConfigError("save(): no path given and none configured")
+        with self._lock:
+            self.calib.save(target)
+
+    def load(self, path: str | None = None) -> bool:
+        """Load the calibration from ``path`` (default: the configured path); False if absent."""
+        target = path or self.path
+        if target is None:
+            raise ConfigError("load(): no path given and none configured")
+        with self._lock:
+            return self.calib.load(target)
+
+    def status(self) -> dict[str, Any]:
+        """Plain dict: calibrated, sweeping, sweep_progress, counts, state (see EyeCalibration.status)."""
+        with self._lock:
+            out = self.calib.status()
+        w = getattr(self, "_worker", None)
+        out["chunks"] = w.chunks if w else 0
+        out["errors"] = w.errors if w else 0
+        return out
+
+    def _start(self) -> None:
+        self._worker.start()
+
+    def _stop(self) -> None:
+        self._worker.stop()
+
+    def _close(self) -> None:
+        w = getattr(self, "_worker", None)
+        if w is not None:
+            w.stop()
+
+
+register_node_type(Calibration)

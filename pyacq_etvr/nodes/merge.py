@@ -16,11 +16,17 @@ Rules (DOMAIN.md, "Two eyes"):
 from __future__ import annotations
 
 import math
+import threading
+from typing import Any
 
 import numpy as np
 
-from pyacq_etvr.core.errors import ConfigError, PyacqError
+from pyacq_etvr.core.errors import ConfigError, PyacqError, StateError
+from pyacq_etvr.core.node import Node
+from pyacq_etvr.core.registry import register_node_type
+from pyacq_etvr.core.spec import dtype_to_json
 from pyacq_etvr.eyetypes import GAZE_DTYPE
+from pyacq_etvr.nodes._worker import InputWorker
 from pyacq_etvr.nodes.filters._common import positive
 
 #: One merged two-eye sample (output ``merged`` of EyeMerge, input of OscSender).
@@ -149,3 +155,85 @@ class EyeMerger:
         sa = a.conf - self.velocity_weight * a.speed
         sb = b.conf - self.velocity_weight * b.speed
         return a.open if sa >= sb else b.open
+
+
+class EyeMerge(Node):
+    """Two-eye merge node.
+
+    Inputs ``left``, ``right``: GAZE_DTYPE (-1,) (connect one or both: one-eye setups leave the other
+    unconnected); optional ``left_dilation``, ``right_dilation``: float32 (-1,) from the Calibration nodes.
+    Output ``merged``: MERGED_DTYPE (-1,), one record per incoming gaze sample, carrying that sample's capture
+    timestamp (chunk timestamp = capture time too), index = running count.
+
+    Settings: those of :class:`EyeMerger` (disagree=0.3, velocity_weight=0.1, stale_s=0.5, link_lids=True).
+    Threading: one worker thread per connected input; merging and sending are serialised by a lock. A chunk of
+    the wrong dtype is logged and counted (``stats()['errors']``) and changes nothing.
+    """
+
+    _input_specs = {
+        "left": {"dtype": dtype_to_json(GAZE_DTYPE), "shape": [-1]},
+        "right": {"dtype": dtype_to_json(GAZE_DTYPE), "shape": [-1]},
+        "left_dilation": {"dtype": "float32", "shape": [-1]},
+        "right_dilation": {"dtype": "float32", "shape": [-1]},
+    }
+    _output_specs = {"merged": {"dtype": dtype_to_json(MERGED_DTYPE), "shape": [-1]}}
+
+    def _configure(self, **params: Any) -> None:
+        self.merger = EyeMerger(**params)
+        self._lock = threading.Lock()
+        self._dil = {"left": math.nan, "right": math.nan}
+
+    def check_input_specs(self) -> None:
+        if not (self.inputs["left"].connected or self.inputs["right"].connected):
+            raise StateError(f"{self._label}: connect at least one of the inputs 'left' and 'right'")
+
+    def _initialize(self) -> None:
+        self._workers = []
+        for eye in ("left", "right"):
+            if self.inputs[eye].connected:
+                cb = self._gaze_cb(eye)
+                self._workers.append(InputWorker(self.inputs[eye], cb, f"{self._label} {eye}"))
+            if self.inputs[eye + "_dilation"].connected:
+                cb = self._dil_cb(eye)
+                self._workers.append(InputWorker(self.inputs[eye + "_dilation"], cb, f"{self._label} {eye} dil"))
+
+    def _gaze_cb(self, eye: str) -> Any:
+        def on_chunk(index: int, data: np.ndarray, ts: int) -> None:
+            with self._lock:
+                dil = np.full(data.shape[0], self._dil[eye], np.float32)
+                merged = self.merger.update(eye, data, dil)
+                self.outputs["merged"].send(merged, index=self.merger.count, timestamp_ns=ts)
+
+        return on_chunk
+
+    def _dil_cb(self, eye: str) -> Any:
+        def on_chunk(index: int, data: np.ndarray, ts: int) -> None:
+            if data.size:
+                with self._lock:
+                    self._dil[eye] = float(data[-1])
+
+        return on_chunk
+
+    def process(self, eye: str, gaze: np.ndarray) -> np.ndarray:
+        """Merge a gaze chunk directly (no stream involved)."""
+        with self._lock:
+            return self.merger.update(eye, gaze)
+
+    def stats(self) -> dict[str, Any]:
+        ws = getattr(self, "_workers", [])
+        return {"merged": self.merger.count, "errors": sum(w.errors for w in ws)}
+
+    def _start(self) -> None:
+        for w in self._workers:
+            w.start()
+
+    def _stop(self) -> None:
+        for w in self._workers:
+            w.stop()
+
+    def _close(self) -> None:
+        for w in getattr(self, "_workers", []):
+            w.stop()
+
+
+register_node_type(EyeMerge)

@@ -25,6 +25,10 @@ from typing import Any
 import numpy as np
 
 from pyacq_etvr.core.errors import ConfigError
+from pyacq_etvr.core.node import Node
+from pyacq_etvr.core.registry import register_node_type
+from pyacq_etvr.core.spec import dtype_to_json
+from pyacq_etvr.nodes._worker import InputWorker
 from pyacq_etvr.nodes.merge import MERGED_DTYPE
 from pyacq_etvr.nodes.osc_schemes import build_messages, check_scheme
 
@@ -340,3 +344,77 @@ class OscCapture:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class OscSender(Node):
+    """OSC sender node: merged two-eye records -> OSC packets (VRChat native, VRCFT v1 / v2).
+
+    Input ``merged``: MERGED_DTYPE (-1,) (output of EyeMerge). Output ``sent`` (optional: configure it to
+    record what was sent): SENT_DTYPE (-1,), one record per packet set with the send time ``sent_ns``; chunk
+    timestamp = the capture time of the frame the values came from.
+
+    Settings: those of :class:`OscOutput` (host='127.0.0.1', port=9000, scheme='native', eyes='both',
+    native_look='vec', bundles=False, max_rate=0 (unlimited), max_angle_deg=30).
+
+    Threading: a worker thread takes every incoming chunk and puts its last record into OscOutput's
+    latest-value slot (never blocks); OscOutput's own thread sends. Sending follows the data: when tracking
+    stops, sending stops (VRChat then falls back to its own eye animation after 10 s); stop() ends both
+    threads cleanly. ``stats()`` adds the capture->send latency p50/p99 (ms) of the last 2048 packets.
+    """
+
+    _input_specs = {"merged": {"dtype": dtype_to_json(MERGED_DTYPE), "shape": [-1]}}
+    _output_specs = {"sent": {"dtype": dtype_to_json(SENT_DTYPE), "shape": [-1]}}
+
+    def _configure(self, **params: Any) -> None:
+        self.osc = OscOutput(on_sent=self._on_sent, **params)
+        self._lat = np.zeros(2048, np.float64)
+        self._nlat = 0
+        self._sent_rec = np.zeros(1, SENT_DTYPE)
+
+    def _initialize(self) -> None:
+        self._worker = InputWorker(self.inputs["merged"], self._on_chunk, f"{self._label} worker")
+
+    def _on_chunk(self, index: int, data: np.ndarray, ts: int) -> None:
+        if data.shape[0]:
+            self.osc.submit(data[-1])
+
+    def _on_sent(self, rec: np.void, sent_ns: int, n_messages: int) -> None:
+        self._lat[self._nlat % self._lat.shape[0]] = (sent_ns - int(rec["timestamp_ns"])) * 1e-6
+        self._nlat += 1
+        out = self.outputs["sent"]
+        if out.configured:
+            r = self._sent_rec
+            for name in MERGED_DTYPE.names or ():
+                r[name] = rec[name]
+            r["sent_ns"] = sent_ns
+            r["messages"] = n_messages
+            out.send(r, index=self._nlat, timestamp_ns=int(rec["timestamp_ns"]))
+
+    def stats(self) -> dict[str, Any]:
+        """Plain dict: OscOutput counters, latency_ms_p50/p99, chunks received, errors."""
+        out = self.osc.stats()
+        n = min(self._nlat, self._lat.shape[0])
+        if n:
+            p50, p99 = np.percentile(self._lat[:n], [50, 99])
+            out["latency_ms_p50"], out["latency_ms_p99"] = float(p50), float(p99)
+        w = getattr(self, "_worker", None)
+        out["chunks"] = w.chunks if w else 0
+        out["worker_errors"] = w.errors if w else 0
+        return out
+
+    def _start(self) -> None:
+        self.osc.start()
+        self._worker.start()
+
+    def _stop(self) -> None:
+        self._worker.stop()
+        self.osc.stop()
+
+    def _close(self) -> None:
+        w = getattr(self, "_worker", None)
+        if w is not None:
+            w.stop()
+        self.osc.stop()
+
+
+register_node_type(OscSender)

@@ -13,44 +13,35 @@ Folder layout (one recording = one folder)::
                           reader drops it and says so (``truncated_bytes``).
 
 Plain objects: :class:`RawStreamWriter`, :class:`RawRecording` (reader), :class:`RecordedStream`.
-Nodes (module :mod:`pyacq_etvr.nodes.recorder_nodes`): ``RawRecorder``, ``ReplaySource``.
+Nodes: :class:`RawRecorder`, :class:`ReplaySource`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from pyacq_etvr.core.errors import ConfigError, PyacqError
+from pyacq_etvr.core.errors import ConfigError, PyacqError, StreamError, StreamTimeout
+from pyacq_etvr.core.node import Node
+from pyacq_etvr.core.registry import register_node_type
+from pyacq_etvr.core.spec import dtype_from_json, dtype_to_json
+from pyacq_etvr.core.stream import InputStream
+from pyacq_etvr.nodes._worker import InputWorker
+
+log = logging.getLogger(__name__)
 
 FORMAT = "pyacq_etvr-raw"
 VERSION = 1
 CHUNK_HEADER = struct.Struct("<4sqqI")
 MAGIC = b"CHNK"
-
-
-def dtype_to_json(dtype: np.dtype) -> Any:
-    """A JSON-able description of ``dtype`` (str for simple dtypes, numpy descr list for structured)."""
-    dt = np.dtype(dtype)
-    if dt.fields is None and dt.subdtype is None:
-        return dt.str
-    return [list(d) if len(d) == 2 else [d[0], d[1], list(d[2])] for d in dt.descr]
-
-
-def dtype_from_json(desc: Any, where: str) -> np.dtype:
-    """Inverse of :func:`dtype_to_json`; PyacqError naming ``where`` on a bad description."""
-    try:
-        if isinstance(desc, str):
-            return np.dtype(desc)
-        return np.dtype([tuple(d[:2]) if len(d) == 2 else (d[0], d[1], tuple(d[2])) for d in desc])
-    except (TypeError, ValueError, IndexError) as exc:
-        raise PyacqError(f"{where}: invalid dtype description {desc!r} ({exc})") from None
 
 
 def write_json_sync(path: str, obj: Any) -> None:
@@ -75,7 +66,7 @@ class RawStreamWriter:
             raise ConfigError(f"recorder stream name must be a plain file name, got {name!r}")
         self.name = name
         dt = params.get("dtype")
-        self.dtype = dt if isinstance(dt, np.dtype) else dtype_from_json(dt, f"recorder stream {name!r}")
+        self.dtype = dt if isinstance(dt, np.dtype) else dtype_from_json(dt)
         shape = params.get("shape", (-1,))
         self.sample_shape = tuple(int(s) for s in (shape[1:] if len(shape) else ()))
         header = {
@@ -171,7 +162,7 @@ class RawRecording:
     def read(self, name: str) -> RecordedStream:
         """Read every complete chunk of ``name`` (a partial last record is dropped and reported)."""
         header = self.header(name)
-        dtype = dtype_from_json(header["dtype"], f"{name}.json")
+        dtype = dtype_from_json(header["dtype"])
         sample_shape = tuple(header["shape"][1:])
         sample_bytes = dtype.itemsize * int(np.prod(sample_shape, dtype=np.int64))
         path = os.path.join(self.dirname, name + ".raw")
@@ -223,3 +214,195 @@ def create_recording_folder(dirname: str, names: list[str]) -> None:
         "started_monotonic_ns": time.monotonic_ns(),
     }
     write_json_sync(os.path.join(dirname, "recording.json"), meta)
+
+
+class RawRecorder(Node):
+    """Record any set of streams to a folder, losslessly (pyacq's ``RawRecorder``, crash-safe format above).
+
+    ``configure(streams, dirname, autoconnect=True, lag_warning_s=1.0)``: ``streams`` is a dict
+    ``{name: output}`` or a list of outputs (named ``input0``, ``input1``... as in pyacq); outputs may be
+    OutputStreams, proxies of them, or their params dicts. One input per stream is created (every-chunk
+    semantics, never latest-frame) and connected if ``autoconnect``. ``initialize()`` creates the folder
+    (it must not exist or be empty: ConfigError) and writes the headers; ``start()`` records.
+
+    Threading: one worker thread per stream writes each chunk as it arrives. A recorder that falls behind
+    says so: chunks whose index jumps over missing samples (lost upstream, e.g. ZeroMQ's high-water mark)
+    are counted in ``stats()[name]['gaps']`` / ``'missing'``, chunks written more than ``lag_warning_s``
+    after their capture time in ``'late'``, each with a (rate-limited) warning in the log. ``stop()`` writes
+    the chunks still queued before returning.
+    """
+
+    _input_specs: dict[str, dict[str, Any]] = {}
+    _output_specs: dict[str, dict[str, Any]] = {}
+
+    def _configure(
+        self, streams: Any = (), dirname: str | None = None, autoconnect: bool = True, lag_warning_s: float = 1.0
+    ) -> None:
+        if not dirname:
+            raise ConfigError("RawRecorder: dirname is required")
+        if isinstance(streams, dict):
+            items = list(streams.items())
+        elif isinstance(streams, (list, tuple)):
+            items = [(f"input{i}", s) for i, s in enumerate(streams)]
+        else:
+            raise ConfigError(f"RawRecorder: streams must be a dict or a list, got {type(streams).__name__}")
+        if not items:
+            raise ConfigError("RawRecorder: streams is empty")
+        self.dirname = str(dirname)
+        if os.path.exists(self.dirname) and (not os.path.isdir(self.dirname) or os.listdir(self.dirname)):
+            raise ConfigError(f"record: {self.dirname!r} already exists and is not an empty folder")
+        self.lag_warning_ns = int(float(lag_warning_s) * 1e9)
+        for name, _ in items:
+            if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+                raise ConfigError(f"RawRecorder: stream name must be a plain file name, got {name!r}")
+            self.inputs[name] = InputStream(spec={}, node=self, name=name)
+        if autoconnect:
+            for name, out in items:
+                self.inputs[name].connect(out)
+
+    def _initialize(self) -> None:
+        names = list(self.inputs)
+        create_recording_folder(self.dirname, names)
+        self._writers = {n: RawStreamWriter(self.dirname, n, self.inputs[n].params) for n in names}
+        self._counts = {n: {"gaps": 0, "missing": 0, "late": 0, "next": None, "warned_ns": 0} for n in names}
+        self._workers = [InputWorker(self.inputs[n], self._writer_cb(n), f"{self._label} {n}") for n in names]
+
+    def _writer_cb(self, name: str) -> Any:
+        writer = self._writers[name]
+        c = self._counts[name]
+
+        def on_chunk(index: int, data: np.ndarray, ts: int) -> None:
+            writer.write(index, ts, data)
+            expected = c["next"]
+            c["next"] = index
+            problem = None
+            if expected is not None and index - data.shape[0] > expected:
+                c["gaps"] += 1
+                c["missing"] += index - data.shape[0] - expected
+                problem = f"{index - data.shape[0] - expected} samples missing before index {index}"
+            now = time.monotonic_ns()
+            if now - ts > self.lag_warning_ns:
+                c["late"] += 1
+                problem = problem or f"writing {(now - ts) * 1e-9:.2f} s after capture: falling behind"
+            if problem and now - c["warned_ns"] > 1_000_000_000:
+                c["warned_ns"] = now
+                log.warning("%s: stream %r: %s", self._label, name, problem)
+
+        return on_chunk
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per stream: chunks, samples, bytes, gaps, missing, late, and the input's counters."""
+        out: dict[str, dict[str, Any]] = {}
+        for n, w in getattr(self, "_writers", {}).items():
+            c = self._counts[n]
+            out[n] = {"chunks": w.chunks, "samples": w.samples, "bytes": w.bytes, "gaps": c["gaps"]}
+            out[n].update(missing=c["missing"], late=c["late"], dropped=self.inputs[n].stats().get("dropped", 0))
+        return out
+
+    def _start(self) -> None:
+        for w in self._workers:
+            w.start()
+
+    def _stop(self) -> None:
+        for w in self._workers:
+            w.stop()
+        for name, worker in zip(self.inputs, self._workers):  # write what is still queued
+            cb = worker.callback
+            while True:
+                try:
+                    index, data, ts = self.inputs[name].recv(timeout=0, with_timestamp=True)
+                except (StreamTimeout, StreamError):
+                    break
+                cb(index, data, ts)
+
+    def _close(self) -> None:
+        for w in getattr(self, "_workers", []):
+            w.stop()
+        for w in getattr(self, "_writers", {}).values():
+            w.close()
+
+
+class ReplaySource(Node):
+    """Replay one recorded stream as a source (e.g. recorded eye images instead of a Camera).
+
+    ``configure(dirname, stream='video', loop=True, realtime=True, speed=1.0)``. Output ``video`` has the
+    recorded stream's dtype and shape (whatever the stream is, despite the name: it stands in for a Camera's
+    ``video``). Chunks are sent as recorded, paced by their recorded capture times divided by ``speed``
+    (``realtime=False``: as fast as possible). Sent chunks carry a fresh capture timestamp (replay time) and a
+    running index, so downstream latency measurements stay meaningful. ``stats()``: state, frames, loops, fps.
+    A missing folder/stream or an empty stream raise ConfigError at configure().
+    """
+
+    _output_specs = {"video": {}}
+
+    def _configure(
+        self, dirname: str = "", stream: str = "video", loop: bool = True, realtime: bool = True, speed: float = 1.0
+    ) -> None:
+        rec = RawRecording(dirname)
+        self.recorded = rec.read(stream)
+        if self.recorded.chunk_len.size == 0:
+            raise ConfigError(f"replay: stream {stream!r} of {dirname!r} has no complete chunk")
+        if not isinstance(speed, (int, float)) or not speed > 0:
+            raise ConfigError(f"replay: speed must be > 0, got {speed!r}")
+        self.loop, self.realtime, self.speed = bool(loop), bool(realtime), float(speed)
+        dt = self.recorded.data.dtype
+        self.outputs["video"].spec.update(dtype=dtype_to_json(dt), shape=[-1, *self.recorded.data.shape[1:]])
+        st = self.recorded.header.get("streamtype")
+        if st:
+            self.outputs["video"].spec["streamtype"] = st
+        self._counts = {"frames": 0, "loops": 0}
+        self._replay_state = "idle"
+        self._stop_evt = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _start(self) -> None:
+        self._stop_evt.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self._label} replay", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        rec, out = self.recorded, self.outputs["video"]
+        starts = np.concatenate([[0], np.cumsum(rec.chunk_len)])
+        t_rel = (rec.chunk_timestamp_ns - rec.chunk_timestamp_ns[0]) / self.speed
+        self._replay_state = "streaming"
+        index = 0
+        while not self._stop_evt.is_set():
+            t0 = time.monotonic_ns()
+            for k in range(rec.chunk_len.shape[0]):
+                if self.realtime:
+                    wait = (t0 + t_rel[k] - time.monotonic_ns()) * 1e-9
+                    if wait > 0 and self._stop_evt.wait(wait):
+                        break
+                if self._stop_evt.is_set():
+                    break
+                chunk = rec.data[starts[k] : starts[k + 1]]
+                index += chunk.shape[0]
+                out.send(chunk, index=index, timestamp_ns=time.monotonic_ns())
+                self._counts["frames"] += 1
+            else:
+                self._counts["loops"] += 1
+                if not self.loop:
+                    break
+                continue
+            break
+        self._replay_state = "finished" if not self._stop_evt.is_set() else "stopped"
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"state": self._replay_state, **self._counts}
+        span = (self.recorded.chunk_timestamp_ns[-1] - self.recorded.chunk_timestamp_ns[0]) * 1e-9
+        n = self.recorded.chunk_len.shape[0]
+        out["fps"] = (n - 1) / span * self.speed if span > 0 and self.realtime else float("nan")
+        return out
+
+    def _stop(self) -> None:
+        self._stop_evt.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+            self._thread = None
+
+    def _close(self) -> None:
+        self._stop()
+
+
+register_node_type(RawRecorder)
+register_node_type(ReplaySource)
