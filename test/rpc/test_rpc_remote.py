@@ -1,0 +1,237 @@
+"""RPC against real child processes: the seed's examples, re-entrancy, proxies between servers, errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from pyacq_etvr.core.errors import DeadProcessError, RPCTimeoutError, SecurityError, SpawnError
+from pyacq_etvr.core.rpc import ProcessSpawner, RemoteCallException, RPCClient, RPCServer
+from pyacq_etvr.core.rpc.future import Future
+from pyacq_etvr.core.rpc.log import LogServer, RPCLogHandler
+from pyacq_etvr.core.rpc.proxy import ObjectProxy
+from pyacq_etvr.core.rpc.server import start_background_server
+
+
+@pytest.fixture
+def proc():
+    p = ProcessSpawner(name="child")
+    yield p
+    p.stop()
+
+
+def test_seed_example_ordered_dict_async_and_off(proc):
+    remote_col = proc.client._import("collections")
+    remote_dict = remote_col.OrderedDict()
+    assert isinstance(remote_dict, ObjectProxy)
+    remote_dict["x"] = 1
+    assert "x" in remote_dict.keys()
+    assert remote_dict["x"] == 1
+    assert len(remote_dict) == 1
+
+    ros = proc._import("os")
+    assert ros.getpid() == proc.pid
+    request = ros.getpid(_sync="async")
+    assert isinstance(request, Future)
+    assert request.result(timeout=5) == proc.pid
+    assert request.hasResult()
+    # _sync='off': no reply, returns None at once; the call still runs
+    assert remote_dict.update({"y": 2}, _sync="off") is None
+    assert remote_dict["y"] == 2
+    # forced return types
+    rnp = proc._import("numpy")
+    arr_proxy = rnp.array([1, 2, 3, 4], _return_type="proxy")
+    arr_value = rnp.array([1, 2, 3, 4], _return_type="value")
+    assert isinstance(arr_proxy, ObjectProxy)
+    assert isinstance(arr_value, np.ndarray) and arr_value.tolist() == [1, 2, 3, 4]
+    assert arr_proxy._get_value().tolist() == [1, 2, 3, 4]
+    assert (arr_proxy.sum()) == 10
+    assert (arr_proxy + 1).tolist() == [2, 3, 4, 5]
+    # remote exceptions carry the remote traceback
+    with pytest.raises(RemoteCallException) as info:
+        remote_dict["missing"]
+    assert info.value.remote_type == "KeyError"
+    assert any("missing" in line for line in info.value.remote_traceback)
+    with pytest.raises(RemoteCallException, match="AttributeError"):
+        ros.no_such_function()
+    # a value that cannot travel by value gives a clear remote error
+    with pytest.raises(RemoteCallException, match="cannot serialize"):
+        proc._import("threading").Lock(_return_type="value")
+    # bad proxy options are refused locally
+    with pytest.raises(ValueError, match="_sync"):
+        ros.getpid(_sync="later")
+    with pytest.raises(TypeError, match="unknown proxy option"):
+        ros._set_proxy_options(colour="red")
+
+
+def test_timeout_then_server_still_usable(proc):
+    rtime = proc._import("time")
+    t0 = time.monotonic()
+    with pytest.raises(RPCTimeoutError):
+        rtime.sleep(0.6, _timeout=0.2)
+    assert time.monotonic() - t0 < 0.55
+    assert proc.client.ping(timeout=5) == "pong"
+
+
+def test_reentrant_callbacks_and_proxies_between_servers():
+    server = RPCServer()
+    server.run_lazy()
+    a = b = None
+    try:
+        a = ProcessSpawner(name="A")
+        b = ProcessSpawner(name="B")
+        calls = []
+
+        def callback(x):
+            calls.append(x)
+            return x * 2
+
+        # B calls back into this thread's lazy server while we wait for B: no deadlock
+        rbuiltins = b._import("builtins")
+        assert rbuiltins.list(rbuiltins.map(callback, [1, 2, 3])) == [2, 4, 6]
+        assert calls == [1, 2, 3]
+        # A's object handed to B: B calls A directly
+        a_dict = a._import("collections").OrderedDict()
+        a_dict["k"] = "v"
+        b_op = b._import("operator")
+        assert b_op.getitem(a_dict, "k") == "v"
+        # A -> B -> A chain through this process
+        a_op = a._import("operator")
+        assert a_op.call(b_op.getitem, a_dict, "k") == "v"
+    finally:
+        for p in (a, b):
+            if p is not None:
+                p.stop()
+        server.close()
+    assert RPCServer.get_server() is None
+
+
+def test_kill_makes_calls_fail_at_once():
+    p = ProcessSpawner(name="victim")
+    died = threading.Event()
+    p.on_exit(lambda sp: died.set())
+    rtime = p._import("time")
+    fut = rtime.sleep(30, _sync="async")
+    t0 = time.monotonic()
+    p.kill()
+    assert died.wait(2)
+    with pytest.raises(DeadProcessError):
+        fut.result(timeout=10)
+    with pytest.raises(DeadProcessError):
+        rtime.time()
+    assert time.monotonic() - t0 < 2.0
+    assert p.returncode == -9
+
+
+def test_spawn_failures_are_reported():
+    with pytest.raises(SpawnError, match="cannot start"):
+        ProcessSpawner(executable="/nonexistent/python")
+    with pytest.raises(SpawnError, match="cannot bind"):
+        ProcessSpawner(address="tcp://127.0.0.1:not-a-port")
+    with pytest.raises(SpawnError, match="SecurityError"):
+        ProcessSpawner(address="tcp://0.0.0.0:*")
+
+
+def test_public_bind_needs_keys_or_insecure():
+    with pytest.raises(SecurityError, match="CURVE"):
+        RPCServer("tcp://0.0.0.0:*")
+    srv = RPCServer("tcp://0.0.0.0:*", insecure=True)
+    srv.close()
+
+
+def test_log_forwarding_from_child_sorted_and_labelled():
+    logger = logging.getLogger("test.rpc.forward")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    received: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            received.append(record)
+
+    keep = Keep()
+    logger.addHandler(keep)
+    server = LogServer(logger)
+    server.start()
+    try:
+        p = ProcessSpawner(name="talker", log_addr=server.address, log_level=logging.INFO)
+        try:
+            p._import("logging").getLogger("remote").warning("warned %d", 5)
+            rsys = p._import("sys")
+            rsys.stdout.write("printed line\n")
+            rsys.stdout.flush()
+            rsys.stderr.write("error line\n")
+            rsys.stderr.flush()
+            p._import("threading").Thread(target=p._import("operator").truediv, args=(1, 0)).start()
+            assert _wait(lambda: len(received) >= 4, 10), [r.getMessage() for r in received]
+        finally:
+            p.stop()
+    finally:
+        server.stop()
+        logger.removeHandler(keep)
+    by_msg = {r.getMessage(): r for r in received}
+    assert by_msg["warned 5"].process_name == "talker"
+    assert by_msg["printed line"].levelno == logging.INFO and by_msg["printed line"].process_name == "talker"
+    assert by_msg["error line"].levelno == logging.WARNING
+    assert any("ZeroDivisionError" in (r.exc_text or "") for r in received)
+
+
+def test_log_handler_sorts_by_time():
+    import io
+
+    stream = io.StringIO()
+    handler = RPCLogHandler(stream, delay=0.05, color=True)
+    now = time.time()
+    for i, t in enumerate([now + 0.02, now, now + 0.01]):
+        rec = logging.LogRecord("x", logging.INFO, "", 0, f"msg-{i}", None, None)
+        rec.created = t
+        rec.process_name = f"p{i % 2}"
+        handler.emit(rec)
+    assert _wait(lambda: stream.getvalue().count("\n") == 3, 5)
+    handler.close()
+    text = stream.getvalue()
+    assert text.index("msg-1") < text.index("msg-2") < text.index("msg-0")
+    assert "\x1b[" in text
+
+
+def test_background_server_and_thread_clients():
+    srv = start_background_server(default=False)
+    try:
+        srv["value"] = [1, 2, 3]
+        results = []
+
+        def worker():
+            client = RPCClient.get_client(srv.address)
+            assert RPCClient.get_client(srv.address) is client  # one per thread and address
+            results.append(client["value"])
+            client.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert results == [[1, 2, 3]] * 3
+    finally:
+        srv.close()
+        srv._thread.join(5)
+
+
+def _wait(cond, timeout):
+    from pyacq_etvr.testing import wait_until
+
+    return wait_until(cond, timeout)
+
+
+def test_executable_and_environment():
+    p = ProcessSpawner(executable=sys.executable)
+    try:
+        assert p._import("os").getppid() == os.getpid()
+    finally:
+        assert p.stop() == 0
