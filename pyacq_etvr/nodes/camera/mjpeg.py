@@ -321,12 +321,12 @@ class MjpegSource(FrameSource):
                         with memoryview(self._raw) as view:
                             self.dechunker.feed(view[:n])
                 if n == 0:
-                    raise SourceDisconnected(f"{self.describe()} closed the connection")
+                    raise SourceDisconnected("the server closed the connection")
                 total += n
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
-            raise SourceDisconnected(f"{self.describe()}: {exc}") from exc
+            raise SourceDisconnected(f"connection lost: {exc}") from exc
         return total
 
     def read(self, timeout: float) -> np.ndarray | None:

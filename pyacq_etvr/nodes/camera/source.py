@@ -6,7 +6,7 @@ source                                          kind         transport
 ``'synthetic'``                                 synthetic    :class:`~.synthetic.SyntheticSource`
 ``0``, ``'1'``, ``'/dev/video2'``               uvc          :class:`~.uvc.UvcSource` (OpenCV)
 ``'http://openiristracker.local/'``             http         :class:`~.mjpeg.MjpegSource`
-``'COM3'``, ``'/dev/ttyACM0'``, ``'/dev/serial/by-id/...'``, ``'/dev/cu.usbmodem1'``  serial
+``COM3``, ``/dev/ttyACM0``, ``/dev/serial/by-id/...``, ``/dev/pts/3``, ``/dev/cu.usbmodem1``  serial
 ``'eye.mp4'``, ``'eye.avi'`` (an existing file)  video        :class:`~.video.VideoFileSource`
 =============================================  ===========  =========================================
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pyacq_etvr.core.errors import ConfigError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mjpeg", ".mjpg", ".mpg", ".mpeg", ".wmv")
-_SERIAL = re.compile(r"^(COM\d+|/dev/tty\S+|/dev/cu\.\S+|/dev/serial/\S+)$", re.IGNORECASE)
+_SERIAL = re.compile(r"^(COM\d+|/dev/tty\S+|/dev/pts/\d+|/dev/cu\.\S+|/dev/serial/\S+)$", re.IGNORECASE)
 _UVC_PATH = re.compile(r"^/dev/video\d+$")
 
 
