@@ -1,6 +1,7 @@
 """Scrolling multi-channel oscilloscope widget (the drawing part of :class:`QOscilloscope`).
 
-Samples go into a double ring buffer holding ``xsize`` seconds (any window of it is one contiguous view);
+Samples go into the core's double :class:`~pyacq_etvr.core.stream.RingBuffer` holding ``xsize`` seconds
+(any window of it is one contiguous view, nothing is copied to read it);
 each repaint decimates the window to about the plot's width in pixels (``mean`` or ``min_max``) into
 preallocated arrays, so the cost of a repaint does not grow with the sample rate.
 """
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from pyacq_etvr.core.errors import ConfigError, SpecMismatchError
+from pyacq_etvr.core.stream.ringbuffer import RingBuffer
 from pyacq_etvr.viewers._qt import QtCore, QtWidgets, pg
 
 DECIMATION_METHODS = ("mean", "min_max")
@@ -27,51 +29,6 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "background_color": "k",
 }
 CHANNEL_KEYS = ("gain", "offset", "visible", "color")
-
-
-class DisplayRing:
-    """Double ring buffer of the last ``size`` samples of ``nb_channel`` float channels.
-
-    Every sample is written twice (at ``i`` and ``i + size``) so that the newest ``n <= size`` samples are
-    always one contiguous, copy-free view. Absolute indices follow pyacq (index of the last sample + 1).
-    """
-
-    def __init__(self, size: int, nb_channel: int, dtype: Any = "float32") -> None:
-        if size < 1 or nb_channel < 1:
-            raise ConfigError(f"ring size and nb_channel must be >= 1, got {size}, {nb_channel}")
-        self.size = int(size)
-        self.buffer = np.full((2 * self.size, int(nb_channel)), np.nan, dtype=dtype)
-        self.head = 0  # absolute index of the newest sample + 1
-
-    def new_chunk(self, chunk: np.ndarray, index: int | None = None) -> None:
-        """Append a chunk ``(n, nb_channel)``; a later ``index`` than expected leaves a NaN gap."""
-        n = chunk.shape[0]
-        stop = self.head + n if index is None else int(index)
-        if stop < self.head + n:  # overlapping or rewinding index: restart the display
-            self.buffer[:] = np.nan
-            self.head = stop - n
-        gap = stop - n - self.head
-        if gap > 0:
-            nan = np.full((min(gap, self.size), self.buffer.shape[1]), np.nan, self.buffer.dtype)
-            self._write(nan, self.head + gap)
-        self._write(chunk[-self.size :], stop)
-        self.head = stop
-
-    def _write(self, data: np.ndarray, stop: int) -> None:
-        n, size = data.shape[0], self.size
-        start = (stop - n) % size
-        first = min(n, size - start)
-        self.buffer[start : start + first] = data[:first]
-        self.buffer[start + size : start + size + first] = data[:first]
-        if first < n:
-            self.buffer[: n - first] = data[first:]
-            self.buffer[size : size + n - first] = data[first:]
-
-    def last(self, n: int) -> np.ndarray:
-        """View of the newest ``n`` samples (NaN where nothing arrived yet)."""
-        n = min(int(n), self.size)
-        end = self.head % self.size + self.size
-        return self.buffer[end - n : end]
 
 
 class ParamStore:
@@ -119,6 +76,35 @@ def decimate(window: np.ndarray, factor: int, method: str, out: np.ndarray) -> n
     np.min(blocks, axis=1, out=out[0 : 2 * nb : 2])
     np.max(blocks, axis=1, out=out[1 : 2 * nb : 2])
     return out[: 2 * nb]
+
+
+def check_global_param(key: str, value: Any, sample_rate: float | None = None) -> Any:
+    """Validate one global oscilloscope parameter; return its normalised value or raise ConfigError."""
+    if key == "xsize":
+        if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
+            raise ConfigError(f"xsize must be a positive number of seconds, got {value!r}")
+        if sample_rate is not None and value * sample_rate > 50_000_000:
+            raise ConfigError(f"xsize={value} s at {sample_rate} Hz needs too large a buffer")
+        return float(value)
+    if key == "refresh_interval":
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"refresh_interval must be an integer >= 1 ms, got {value!r}")
+        return int(value)
+    if key == "decimation_method":
+        if value not in DECIMATION_METHODS:
+            raise ConfigError(f"decimation_method must be one of {DECIMATION_METHODS}, got {value!r}")
+        return value
+    if key in ("ylim_min", "ylim_max"):
+        if value is not None and not (isinstance(value, (int, float, np.number)) and np.isfinite(value)):
+            raise ConfigError(f"{key} must be a finite number or None, got {value!r}")
+        return None if value is None else float(value)
+    if key in ("show_bottom_axis", "show_left_axis"):
+        return bool(value)
+    try:
+        pg.mkColor(value)
+    except Exception:
+        raise ConfigError(f"{key}: not a colour: {value!r}") from None
+    return value
 
 
 class OscilloscopeWidget(QtWidgets.QWidget):
@@ -173,31 +159,7 @@ class OscilloscopeWidget(QtWidgets.QWidget):
 
     # -- validation ------------------------------------------------------------------------------
     def _check_global(self, key: str, value: Any) -> Any:
-        if key == "xsize":
-            if not (isinstance(value, (int, float, np.number)) and np.isfinite(value) and value > 0):
-                raise ConfigError(f"xsize must be a positive number of seconds, got {value!r}")
-            if value * self.sample_rate > 50_000_000:
-                raise ConfigError(f"xsize={value} s at {self.sample_rate} Hz needs too large a buffer")
-            return float(value)
-        if key == "refresh_interval":
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"refresh_interval must be an integer >= 1 ms, got {value!r}")
-            return int(value)
-        if key == "decimation_method":
-            if value not in DECIMATION_METHODS:
-                raise ConfigError(f"decimation_method must be one of {DECIMATION_METHODS}, got {value!r}")
-            return value
-        if key in ("ylim_min", "ylim_max"):
-            if value is not None and not (isinstance(value, (int, float, np.number)) and np.isfinite(value)):
-                raise ConfigError(f"{key} must be a finite number or None, got {value!r}")
-            return None if value is None else float(value)
-        if key in ("show_bottom_axis", "show_left_axis"):
-            return bool(value)
-        try:
-            pg.mkColor(value)
-        except Exception:
-            raise ConfigError(f"{key}: not a colour: {value!r}") from None
-        return value
+        return check_global_param(key, value, self.sample_rate)
 
     def _check_channel(self, key: tuple[str, str], value: Any) -> Any:
         field = key[1]
@@ -243,10 +205,11 @@ class OscilloscopeWidget(QtWidgets.QWidget):
     def _alloc(self) -> None:
         size = max(2, int(round(self.params["xsize"] * self.sample_rate)))
         old = getattr(self, "ring", None)
-        self.ring = DisplayRing(size, self.nb_channel)
-        if old is not None:  # keep what is already shown
-            keep = old.last(min(old.size, size))
-            self.ring.new_chunk(keep, old.head)
+        self.ring = RingBuffer((size, self.nb_channel), np.float32, double=True, fill=np.nan)
+        if old is not None and old.last_index() > 0:  # keep what is already shown
+            last = old.last_index()
+            keep = min(old.size, size)
+            self.ring.new_chunk(old.read(last - keep, last, copy=True, join=True), last)
         self._dec = np.empty((2 * size, self.nb_channel), dtype=np.float32)
         self._scaled = np.empty_like(self._dec)
         self._gains = np.ones(self.nb_channel, dtype=np.float32)
@@ -254,6 +217,11 @@ class OscilloscopeWidget(QtWidgets.QWidget):
         self._load_channel_arrays()
         self._x_cache: dict[tuple[int, int, str], np.ndarray] = {}
         self._dirty = True
+
+    def window(self) -> np.ndarray:
+        """View of the last ``xsize`` seconds, ``(n, nb_channel)`` float32 (NaN where nothing arrived yet)."""
+        last = self.ring.last_index()
+        return self.ring.read(last - self.ring.size, last, copy=False, join=True)
 
     def _load_channel_arrays(self) -> None:
         for i, name in enumerate(self.channel_names):
@@ -289,6 +257,10 @@ class OscilloscopeWidget(QtWidgets.QWidget):
             raise SpecMismatchError(
                 f"QOscilloscope: chunk must be numeric (n, {self.nb_channel}), got {arr.dtype} {arr.shape}"
             )
+        n = arr.shape[0]
+        if index is not None and int(index) - n < self.ring.last_index():
+            # the source restarted (index went back): start a fresh display rather than refuse the data
+            self.ring = RingBuffer((self.ring.size, self.nb_channel), np.float32, double=True, fill=np.nan)
         self.ring.new_chunk(arr, index)
         self._dirty = True
 
@@ -309,7 +281,7 @@ class OscilloscopeWidget(QtWidgets.QWidget):
             return
         self._dirty = False
         width = max(100, int(self.plot.vb.width() or 0))
-        window = self.ring.last(self.ring.size)
+        window = self.window()
         method = self.params["decimation_method"]
         factor = max(1, window.shape[0] // width)
         if factor > 1:
@@ -328,7 +300,7 @@ class OscilloscopeWidget(QtWidgets.QWidget):
 
     def auto_scale(self, spacing: float = 1.0) -> None:
         """Stack the channels: each gets gain 1/(6 std) of its visible window and an offset ``i * spacing``."""
-        window = self.ring.last(self.ring.size)
+        window = self.window()
         std = np.nanstd(window, axis=0) if np.isfinite(window).any() else np.ones(self.nb_channel)
         mean = np.nanmean(window, axis=0) if np.isfinite(window).any() else np.zeros(self.nb_channel)
         for i, name in enumerate(self.channel_names):

@@ -185,21 +185,26 @@ def test_gaze_points_trails_and_lids(qapp, png_dir, mask_of):
     w.close()
 
 
-def test_scope_ring_and_decimation():
-    from pyacq_etvr.viewers.scopewidget import DisplayRing, decimate
+def test_scope_ring_and_decimation(qapp):
+    from pyacq_etvr.viewers import OscilloscopeWidget
+    from pyacq_etvr.viewers.scopewidget import decimate
 
-    ring = DisplayRing(100, 2)
+    w = OscilloscopeWidget(2, 50.0, xsize=2.0)  # a ring of 100 samples
+    assert np.isnan(w.window()).all()
     data = np.arange(700, dtype=np.float32).reshape(350, 2)
     for start in range(0, 350, 30):
         chunk = data[start : start + 30]
-        ring.new_chunk(chunk, start + len(chunk))
-    np.testing.assert_array_equal(ring.last(100), data[-100:])
-    np.testing.assert_array_equal(ring.last(7), data[-7:])
-    ring.new_chunk(np.ones((10, 2), np.float32), 350 + 20)  # 10 samples lost -> NaN gap
-    last = ring.last(20)
-    assert np.isnan(last[:10]).all() and (last[10:] == 1).all()
-    ring.new_chunk(np.zeros((500, 2), np.float32))  # bigger than the ring
-    assert (ring.last(100) == 0).all() and ring.head == 870
+        w.append(chunk, start + len(chunk))
+    np.testing.assert_array_equal(w.window(), data[-100:])
+    w.append(np.ones((10, 2), np.float32), 350 + 20)  # 10 samples lost: a gap, then the new samples
+    assert (w.window()[-10:] == 1).all() and w.ring.last_index() == 370
+    w.params["xsize"] = 1.0  # a smaller ring keeps the newest samples
+    assert w.ring.size == 50 and (w.window()[-10:] == 1).all() and w.ring.last_index() == 370
+    w.append(np.full((5, 2), 7, np.float32), 5)  # the source restarted: a fresh display
+    assert w.ring.last_index() == 5 and (w.window()[-5:] == 7).all() and np.isnan(w.window()[:-5]).all()
+    w.append(np.zeros((500, 2), bool))  # bigger than the ring, bool cast to float
+    assert (w.window() == 0).all() and w.ring.last_index() == 505
+    w.close()
     win = np.array([[1, 5], [3, -2], [2, 0], [8, 1], [0, 0]], np.float32)
     out = np.empty((10, 2), np.float32)
     # the oldest sample that does not fill a block is dropped (the newest are kept)
@@ -286,5 +291,5 @@ def test_scope_bad_params_are_refused(qapp):
             w.by_channel_params[key] = value
     with pytest.raises(SpecMismatchError, match="chunk must be"):
         w.append(np.zeros((10, 3), np.float32))
-    assert w.params["xsize"] == 3.0 and w.by_channel_params["ch0", "gain"] == 1.0 and w.ring.head == 0
+    assert w.params["xsize"] == 3.0 and w.by_channel_params["ch0", "gain"] == 1.0 and w.ring.last_index() == 0
     w.close()
