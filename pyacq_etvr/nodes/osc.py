@@ -359,7 +359,8 @@ class OscSender(Node):
     Threading: a worker thread takes every incoming chunk and puts its last record into OscOutput's
     latest-value slot (never blocks); OscOutput's own thread sends. Sending follows the data: when tracking
     stops, sending stops (VRChat then falls back to its own eye animation after 10 s); stop() ends both
-    threads cleanly. ``stats()`` adds the capture->send latency p50/p99 (ms) of the last 2048 packets.
+    threads cleanly. ``stats()`` adds the capture->send latency p50/p99 (ms) of the last 2048 packets, overall and per
+    eye whose frame triggered the packet (``latency_ms_p50_left``...).
     """
 
     _input_specs = {"merged": {"dtype": dtype_to_json(MERGED_DTYPE), "shape": [-1]}}
@@ -367,8 +368,8 @@ class OscSender(Node):
 
     def _configure(self, **params: Any) -> None:
         self.osc = OscOutput(on_sent=self._on_sent, **params)
-        self._lat = np.zeros(2048, np.float64)
-        self._nlat = 0
+        self._lat = np.zeros((3, 2048), np.float64)  # capture->send latency, ms: all, left-sourced, right-sourced
+        self._nlat = [0, 0, 0]
         self._sent_rec = np.zeros(1, SENT_DTYPE)
 
     def _initialize(self) -> None:
@@ -379,8 +380,10 @@ class OscSender(Node):
             self.osc.submit(data[-1])
 
     def _on_sent(self, rec: np.void, sent_ns: int, n_messages: int) -> None:
-        self._lat[self._nlat % self._lat.shape[0]] = (sent_ns - int(rec["timestamp_ns"])) * 1e-6
-        self._nlat += 1
+        lat = (sent_ns - int(rec["timestamp_ns"])) * 1e-6
+        for row in (0, 1 + int(rec["source"])):
+            self._lat[row, self._nlat[row] % self._lat.shape[1]] = lat
+            self._nlat[row] += 1
         out = self.outputs["sent"]
         if out.configured:
             r = self._sent_rec
@@ -388,15 +391,16 @@ class OscSender(Node):
                 r[name] = rec[name]
             r["sent_ns"] = sent_ns
             r["messages"] = n_messages
-            out.send(r, index=self._nlat, timestamp_ns=int(rec["timestamp_ns"]))
+            out.send(r, index=self._nlat[0], timestamp_ns=int(rec["timestamp_ns"]))
 
     def stats(self) -> dict[str, Any]:
         """Plain dict: OscOutput counters, latency_ms_p50/p99, chunks received, errors."""
         out = self.osc.stats()
-        n = min(self._nlat, self._lat.shape[0])
-        if n:
-            p50, p99 = np.percentile(self._lat[:n], [50, 99])
-            out["latency_ms_p50"], out["latency_ms_p99"] = float(p50), float(p99)
+        for row, suffix in ((0, ""), (1, "_left"), (2, "_right")):
+            n = min(self._nlat[row], self._lat.shape[1])
+            if n:
+                p50, p99 = np.percentile(self._lat[row, :n], [50, 99])
+                out["latency_ms_p50" + suffix], out["latency_ms_p99" + suffix] = float(p50), float(p99)
         w = getattr(self, "_worker", None)
         out["chunks"] = w.chunks if w else 0
         out["worker_errors"] = w.errors if w else 0

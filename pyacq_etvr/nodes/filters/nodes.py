@@ -132,13 +132,22 @@ class _FilterNode(Node):
         spec = {"dtype": dtype_to_json(dt), "shape": list(shape), "sample_rate": float(sample_rate)}
         self.inputs["input"].spec.update(dtype=spec["dtype"], shape=spec["shape"])
         self.outputs["output"].spec.update(spec)
-        self._errors_before = 0
+        self._rate = 0.0
+        self._conf = 0.0
 
     def _initialize(self) -> None:
         self._worker = InputWorker(self.inputs["input"], self._on_chunk, f"{self._label} worker")
 
     def _on_chunk(self, index: int, data: np.ndarray, ts: int) -> None:
         self.outputs["output"].send(self.filterer.process(data, ts), index=index, timestamp_ns=ts)
+        names = data.dtype.names or ()
+        if "confidence" in names and data.shape[0]:  # recent detection rate / confidence (EMA, ~60 samples)
+            found = data["found"] if "found" in names else data["valid"] if "valid" in names else None
+            if found is not None:
+                self._rate += 0.03 * (float(found.mean()) - self._rate)
+                conf = data["confidence"][found]
+                if conf.size:
+                    self._conf += 0.03 * (float(conf.mean()) - self._conf)
 
     def process(self, chunk: np.ndarray, timestamp_ns: int = 0) -> np.ndarray:
         """Filter one chunk directly (no stream involved): the node's work as a plain method."""
@@ -150,9 +159,11 @@ class _FilterNode(Node):
             f.reset()
 
     def stats(self) -> dict[str, Any]:
-        """Plain dict: chunks processed, errors, and the filters' counters."""
+        """Plain dict: chunks, errors, the filters' counters, and for pupil/gaze streams the recent detection
+        rate (share of samples found/valid) and mean confidence of found samples (moving averages)."""
         w = getattr(self, "_worker", None)
         out: dict[str, Any] = {"chunks": w.chunks if w else 0, "errors": w.errors if w else 0}
+        out["detection_rate"], out["mean_confidence"] = self._rate, self._conf
         for f in self.filterer.filters:
             for key in ("rejected", "held", "guarded"):
                 if hasattr(f, key):
