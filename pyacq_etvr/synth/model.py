@@ -145,7 +145,7 @@ class EyeModel:
         ri = self.ri
         x = self.lid_dx + self.hw * t
         corner = self.corner_y[0] + (self.corner_y[1] - self.corner_y[0]) * (t + 1) / 2
-        arch = np.clip(1 - t * t, 0, 1) ** 0.85 * (1 + self.lid_skew * t)
+        arch = np.clip(1 - np.abs(t) ** 2.2, 0, 1) ** 0.75 * (1 + self.lid_skew * t)
         close = self.close_y * ri + 0.3 * gaze_dy
         up_open = -self.upper_h * ri + 0.75 * gaze_dy
         lo_open = self.lower_h * ri + 0.3 * max(gaze_dy, 0.0)

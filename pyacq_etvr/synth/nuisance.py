@@ -75,7 +75,7 @@ class Tier:
     #: strength 0..1 of make-up / shadow regions as dark as the pupil around the eye
     makeup: Range = (0.0, 0.0)
     #: iris radius as a share of min(width, height)
-    iris_size: Range = (0.15, 0.19)
+    iris_size: Range = (0.16, 0.22)
     #: eye-centre offset from the frame centre, share of the frame size (each axis drawn in +-range)
     eye_offset: Range = (0.0, 0.05)
     #: gaze range, degrees (yaw, pitch) -- gaze_x = yaw / 30, gaze_y = pitch / 30
@@ -108,7 +108,7 @@ TIERS: dict[str, Tier] = {
         lid_height=(1.3, 1.55),
         lashes=(60, 100),
         makeup=(0.0, 0.2),
-        iris_size=(0.13, 0.2),
+        iris_size=(0.14, 0.24),
         eye_offset=(0.0, 0.08),
     ),
     "medium": Tier(
@@ -131,7 +131,7 @@ TIERS: dict[str, Tier] = {
         lashes=(70, 120),
         lash_droop=(0.0, 0.15),
         makeup=(0.2, 0.6),
-        iris_size=(0.12, 0.21),
+        iris_size=(0.13, 0.27),
         eye_offset=(0.0, 0.1),
     ),
     "hard": Tier(
@@ -154,7 +154,7 @@ TIERS: dict[str, Tier] = {
         lashes=(80, 150),
         lash_droop=(0.05, 0.3),
         makeup=(0.5, 1.0),
-        iris_size=(0.1, 0.23),
+        iris_size=(0.11, 0.3),
         eye_offset=(0.0, 0.14),
         gaze_range_deg=(27.0, 21.0),
         blink_interval_s=(1.5, 5.0),

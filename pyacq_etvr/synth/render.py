@@ -48,28 +48,31 @@ class Renderer:
         self.w, self.h, self.ss = width, height, supersample
         rw, rh = width * supersample, height * supersample
         self.rw, self.rh = rw, rh
-        ss = supersample
         self.roll = np.asarray(model.roll_matrix())
         self.c_rot = model.rot_centre()
+        # static layers are smooth: build them at output resolution, then upsample to the render grid
         geo = {
-            "cx": (model.anchor[0] + 0.5) * ss - 0.5,
-            "cy": (model.anchor[1] + 0.5) * ss - 0.5,
+            "cx": model.anchor[0],
+            "cy": model.anchor[1],
             "roll": math.radians(model.roll),
-            "hw": model.hw * ss,
-            "ri": model.ri * ss,
-            "upper": -model.upper_h * model.ri * ss,
-            "lower": model.lower_h * model.ri * ss,
+            "hw": model.hw,
+            "ri": model.ri,
+            "upper": -model.upper_h * model.ri,
+            "lower": model.lower_h * model.ri,
         }
-        self.sclera = texture.sclera_layer(rng, (rh, rw), geo, model.sclera_level)
-        self.skin = texture.skin_layer(rng, (rh, rw), geo, model.skin_level, model.makeup, model.pupil_level + 5)
+        self.sclera = self._upsampled(texture.sclera_layer(rng, (height, width), geo, model.sclera_level))
+        skin = texture.skin_layer(rng, (height, width), geo, model.skin_level, model.makeup, model.pupil_level + 5)
+        self.skin = self._upsampled(skin)
         self.iris_tex = texture.iris_texture(rng, _TEX, model.iris_level, _TEX_EXTENT)
         self.work_r = np.empty((rh, rw), np.float32)
+        self.eye_r = np.empty((rh, rw), np.float32)
+        self.bb: tuple[slice, slice] | None = None
         self.tmp_r = np.empty((rh, rw), np.float32)
         self.alpha_r = np.empty((rh, rw), np.float32)
         self.mask = np.zeros((rh, rw), np.uint8)
         self.dark = np.zeros((rh, rw), np.uint8)
         self.shade_lo = np.zeros((max(16, height // 4), max(16, width // 4)), np.uint8)
-        self.work = self.work_r if ss == 1 else np.empty((height, width), np.float32)
+        self.work = self.work_r if supersample == 1 else np.empty((height, width), np.float32)
         self.ar_x = np.arange(rw, dtype=np.float32)
         self.ar_y = np.arange(rh, dtype=np.float32)
         self.lid_t = np.linspace(-1.0, 1.0, 41)
@@ -79,25 +82,40 @@ class Renderer:
 
     # ------------------------------------------------------------------ set-up
     def _init_lashes(self, rng: np.random.Generator) -> None:
+        """Lashes in clumps along both lids: root parameter, length, tilt, curl and darkness per lash."""
         m = self.model
-        n = m.n_lashes
-        n_low = n // 3
-        self.lash_t = np.concatenate([rng.uniform(-0.93, 0.93, n), rng.uniform(-0.8, 0.8, n_low)])
-        self.lash_upper = np.arange(n + n_low) < n
+        n_up = m.n_lashes
+        n_lo = n_up // 3
+        n = n_up + n_lo
+        clumps = rng.uniform(-0.95, 0.95, max(6, n_up // 3))
+        t_up = np.clip(rng.choice(clumps, n_up) + rng.normal(0, 0.025, n_up), -0.97, 0.97)
+        self.lash_t = np.concatenate([t_up, rng.uniform(-0.85, 0.8, n_lo)])
+        self.lash_upper = np.arange(n) < n_up
         mid = 1 - self.lash_t**2
-        length = rng.uniform(0.6, 1.0, n + n_low) * (0.35 + 0.45 * mid) * m.ri
-        length[~self.lash_upper] *= 0.45
+        length = rng.uniform(0.55, 1.0, n) * (0.3 + 0.4 * mid) * m.ri
+        length[~self.lash_upper] *= 0.4
         self.lash_len = length
-        self.lash_tilt = 0.9 * self.lash_t + rng.normal(0, 0.2, n + n_low)
-        self.lash_curl = rng.normal(0.25, 0.1, n + n_low)
-        self.lash_droop = rng.random(n + n_low) < m.lash_droop
-        self.lash_pts = np.empty((n + n_low, 3, 2), np.int32)
+        self.lash_tilt = 0.8 * self.lash_t + rng.normal(0, 0.18, n)
+        self.lash_curl = np.abs(rng.normal(0.35, 0.12, n))
+        self.lash_droop = (rng.random(n) < m.lash_droop) & self.lash_upper
+        self.lash_group = np.where(self.lash_upper, rng.integers(0, 3, n), 3)
+        self.lash_pts = np.empty((n, 4, 2), np.int32)
+        self.lash_tmp = np.empty((n, 4, 2), np.float64)
+        pos = np.interp(self.lash_t, np.linspace(-1.0, 1.0, 41), np.arange(41.0))
+        self.lash_idx = np.minimum(pos.astype(np.intp), 39)
+        self.lash_w = (pos - self.lash_idx)[:, None]
+        self.lash_vy = np.where(self.lash_upper, 0.7, 1.0)  # droopy upper lashes / lower lashes point down
+        side = np.where(self.lash_t >= 0, 1.0, -1.0) * np.where(self.lash_upper, 1.0, -1.0)
+        self.lash_side = side[:, None]
+        f = np.array([0.0, 0.35, 0.7, 1.0])
+        self.lash_f1 = (f[None, :] * length[:, None])[:, :, None]
+        self.lash_f2 = (f[None, :] ** 2 * length[:, None] * self.lash_curl[:, None])[:, :, None]
         self.margin_w = max(1, round(0.05 * m.ri * self.ss))
 
     def _init_glints(self, rng: np.random.Generator) -> None:
         k = min(self.w, self.h) / 240.0
         n = len(self.model.glints)
-        self.glint_sigma = rng.uniform(0.6, 1.4, n) * k * self.ss
+        self.glint_sigma = rng.uniform(0.8, 1.9, n) * k * self.ss
         self.glint_peak = rng.uniform(250.0, 450.0, n)
 
     def _init_post(self, rng: np.random.Generator) -> None:
@@ -115,6 +133,11 @@ class Renderer:
         if m.lowres > 1.05:
             self.small = np.empty((max(8, round(self.h / m.lowres)), max(8, round(self.w / m.lowres))), np.float32)
 
+    def _upsampled(self, layer: np.ndarray) -> np.ndarray:
+        if self.ss == 1:
+            return layer
+        return self.cv2.resize(layer, (self.rw, self.rh), interpolation=self.cv2.INTER_LINEAR)
+
     def to_r(self, p: np.ndarray) -> np.ndarray:
         """Output px (pixel-centre convention) -> render px."""
         return (np.asarray(p, dtype=np.float64) + 0.5) * self.ss - 0.5
@@ -129,51 +152,71 @@ class Renderer:
         return up, lo, yl - yu
 
     def draw_lid_mask(self, up: np.ndarray, lo: np.ndarray, gap: np.ndarray) -> None:
+        """Fill the anti-aliased lid opening into ``mask``; set ``bb`` (its render-px box) or None if shut."""
         self.mask.fill(0)
+        self.bb = None
         if float(gap.max()) * self.ss < 0.05:
             return
         poly = np.concatenate([up, lo[::-1]])
         pts = np.round(self.to_r(poly) * _ONE).astype(np.int32)
         self.cv2.fillPoly(self.mask, [pts], 255, self.cv2.LINE_AA, _SHIFT)
+        lo_xy, hi_xy = pts.min(axis=0) >> _SHIFT, pts.max(axis=0) >> _SHIFT
+        x0, y0 = max(0, int(lo_xy[0]) - 2), max(0, int(lo_xy[1]) - 2)
+        x1, y1 = min(self.rw, int(hi_xy[0]) + 3), min(self.rh, int(hi_xy[1]) + 3)
+        if x1 > x0 and y1 > y0:
+            self.bb = (slice(y0, y1), slice(x0, x1))
+            self.eye_r[self.bb] = self.sclera[self.bb]
 
-    def draw_iris(self, m: np.ndarray, iris_c: np.ndarray, rp: float) -> float:
-        """Blend iris and pupil into ``work_r``; return the pupil's visible fraction (lids and frame edges)."""
+    def _clip_box(self, c: np.ndarray, hx: float, hy: float) -> tuple[int, int, int, int] | None:
+        """Box of half size (hx, hy) around render-px point ``c``, clipped to the lid box ``bb``."""
+        bys, bxs = self.bb
+        x0, x1 = max(bxs.start, int(c[0] - hx)), min(bxs.stop, int(c[0] + hx) + 2)
+        y0, y1 = max(bys.start, int(c[1] - hy)), min(bys.stop, int(c[1] + hy) + 2)
+        return None if x1 <= x0 or y1 <= y0 else (x0, x1, y0, y1)
+
+    def draw_iris(self, m: np.ndarray, iris_c: np.ndarray, pupil_c: np.ndarray, rp: float) -> float:
+        """Blend iris and pupil into the eyeball layer; return the pupil's visible fraction (lids, frame edges)."""
+        if self.bb is None:
+            return 0.0
         cv2, ss, mod = self.cv2, self.ss, self.model
         ri_r, rp_r = mod.ri * ss, rp * ss
         ic = self.to_r(iris_c)
-        hx = _TEX_EXTENT * ri_r * math.hypot(m[0, 0], m[0, 1]) + 2
-        hy = _TEX_EXTENT * ri_r * math.hypot(m[1, 0], m[1, 1]) + 2
-        x0, x1 = max(0, int(ic[0] - hx)), min(self.rw, int(ic[0] + hx) + 2)
-        y0, y1 = max(0, int(ic[1] - hy)), min(self.rh, int(ic[1] + hy) + 2)
-        if x1 <= x0 or y1 <= y0:
+        sx, sy = math.hypot(m[0, 0], m[0, 1]), math.hypot(m[1, 0], m[1, 1])
+        box = self._clip_box(ic, _TEX_EXTENT * ri_r * sx + 2, _TEX_EXTENT * ri_r * sy + 2)
+        if box is None:
             return 0.0
+        x0, x1, y0, y1 = box
         mi = np.linalg.inv(m).astype(np.float32)
         xs = (self.ar_x[x0:x1] - np.float32(ic[0]))[None, :]
         ys = (self.ar_y[y0:y1] - np.float32(ic[1]))[:, None]
         u = mi[0, 0] * xs + mi[0, 1] * ys
         v = mi[1, 0] * xs + mi[1, 1] * ys
-        roi = self.work_r[y0:y1, x0:x1]
+        roi = self.eye_r[y0:y1, x0:x1]
         scale = (_TEX - 1) / 2 / (_TEX_EXTENT * ri_r)
-        tex = cv2.remap(
-            self.iris_tex,
-            u * scale + (_TEX - 1) / 2,
-            v * scale + (_TEX - 1) / 2,
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        c = (_TEX - 1) / 2
+        tex = cv2.remap(self.iris_tex, u * scale + c, v * scale + c, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         a = _edge_alpha(u, v, mi, ri_r, 1.3 * ss)
         roi += a * (tex - roi)
-        up = u - np.float32(mod.pupil_offset[0] * ss)
-        vp = v - np.float32(mod.pupil_offset[1] * ss)
+        pbox = self._clip_box(self.to_r(pupil_c), rp_r * sx + 2, rp_r * sy + 2)
+        if pbox is None:
+            return 0.0
+        px0, px1, py0, py1 = pbox
+        sl = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
+        up = u[sl] - np.float32(mod.pupil_offset[0] * ss)
+        vp = v[sl] - np.float32(mod.pupil_offset[1] * ss)
         ap = _edge_alpha(up, vp, mi, rp_r, 0.7 * ss)
         rho2 = (up * up + vp * vp) * np.float32(1.0 / (rp_r * rp_r))
         pv = np.float32(mod.pupil_level) * (1 + np.float32(0.12) * np.minimum(rho2, 1))
-        roi += ap * (pv - roi)
+        proi = roi[sl]
+        proi += ap * (pv - proi)
         area = math.pi * rp_r * rp_r * abs(float(np.linalg.det(m)))
-        covered = float(np.sum(ap * self.mask[y0:y1, x0:x1])) / 255.0
+        covered = float(np.sum(ap * self.mask[py0:py1, px0:px1])) / 255.0
         return min(1.0, covered / area) if area > 0 else 0.0
 
     def draw_glints(self, apex: np.ndarray, iris_c: np.ndarray, m: np.ndarray) -> None:
+        """Add Gaussian specular spots (peak above 255: they saturate) where they fall on the cornea."""
+        if self.bb is None:
+            return
         mi = np.linalg.inv(m)
         ri = self.model.ri
         for off, sig, peak in zip(self.model.glints, self.glint_sigma, self.glint_peak):
@@ -182,21 +225,23 @@ class Renderer:
             if float(uv @ uv) > (1.15 * ri) ** 2:
                 continue  # off the cornea
             c = self.to_r(g)
-            r = int(3 * sig + 1)
-            x0, x1 = max(0, int(c[0]) - r), min(self.rw, int(c[0]) + r + 2)
-            y0, y1 = max(0, int(c[1]) - r), min(self.rh, int(c[1]) + r + 2)
-            if x1 <= x0 or y1 <= y0:
+            box = self._clip_box(c, 3 * sig + 1, 3 * sig + 1)
+            if box is None:
                 continue
+            x0, x1, y0, y1 = box
             dx = (self.ar_x[x0:x1] - np.float32(c[0]))[None, :]
             dy = (self.ar_y[y0:y1] - np.float32(c[1]))[:, None]
-            self.work_r[y0:y1, x0:x1] += np.float32(peak) * np.exp((dx * dx + dy * dy) * np.float32(-0.5 / sig**2))
+            self.eye_r[y0:y1, x0:x1] += np.float32(peak) * np.exp((dx * dx + dy * dy) * np.float32(-0.5 / sig**2))
 
     def composite_lids(self, up: np.ndarray) -> None:
         """Shade the eyeball under the upper lid, then blend eyeball and skin through the lid mask.
 
         The soft shadow is drawn and blurred at a quarter of the output resolution, then resized up.
         """
-        cv2, ri = self.cv2, self.model.ri
+        self.work_r[...] = self.skin
+        if self.bb is None:
+            return
+        cv2, ri, bb = self.cv2, self.model.ri, self.bb
         lo = self.shade_lo
         lo.fill(0)
         f = lo.shape[1] / self.w
@@ -207,47 +252,58 @@ class Renderer:
         cv2.GaussianBlur(lo, (0, 0), max(0.5, 0.18 * ri * f), dst=lo)
         shade = self.dark
         cv2.resize(lo, (self.rw, self.rh), dst=shade, interpolation=cv2.INTER_LINEAR)
-        a = self.alpha_r
-        np.multiply(shade, np.float32(-0.45 / 255), out=a)
+        a, eye, work = self.alpha_r[bb], self.eye_r[bb], self.work_r[bb]
+        np.multiply(shade[bb], np.float32(-0.45 / 255), out=a)
         a += 1.0
-        self.work_r *= a
-        np.multiply(self.mask, np.float32(1 / 255), out=a)
-        self.work_r -= self.skin
-        self.work_r *= a
-        self.work_r += self.skin
+        eye *= a
+        np.multiply(self.mask[bb], np.float32(1 / 255), out=a)
+        eye -= work
+        eye *= a
+        work += eye
 
     def draw_lashes(self, up: np.ndarray, lo: np.ndarray, openness: float) -> None:
+        """Curved lashes (4-point polylines, 3 darkness groups) and the upper lid margin, blended dark."""
         cv2, m, ss = self.cv2, self.model, self.ss
         d = self.dark
         d.fill(0)
-        t = self.lash_t
-        base_up = np.stack([np.interp(t, self.lid_t, up[:, 0]), np.interp(t, self.lid_t, up[:, 1])], 1)
-        base_lo = np.stack([np.interp(t, self.lid_t, lo[:, 0]), np.interp(t, self.lid_t, lo[:, 1])], 1)
-        root = np.where(self.lash_upper[:, None], base_up, base_lo)
-        vy = np.where(self.lash_upper, -(1.3 * openness - 0.3), 1.0)
-        vy = np.where(self.lash_droop, 0.6, vy)
+        i, w = self.lash_idx, self.lash_w
+        lid = np.where(self.lash_upper[:, None], up[i] * (1 - w) + up[i + 1] * w, lo[i] * (1 - w) + lo[i + 1] * w)
+        vy = np.where(self.lash_upper & ~self.lash_droop, -(1.3 * openness - 0.3), self.lash_vy)
         loc = np.stack([self.lash_tilt, vy], 1)
         loc /= np.hypot(loc[:, 0], loc[:, 1])[:, None]
-        perp = np.stack([-loc[:, 1], loc[:, 0]], 1) * np.sign(self.lash_t + 1e-9)[:, None]
+        perp = np.stack([-loc[:, 1], loc[:, 0]], 1) * self.lash_side
         dirn = loc @ self.roll.T
         perp = perp @ self.roll.T
-        L = self.lash_len[:, None]
-        mid = root + 0.5 * L * dirn + 0.12 * self.lash_curl[:, None] * L * perp
-        tip = root + L * dirn + 0.4 * self.lash_curl[:, None] * L * perp
+        # point k of lash j: root + f_k L_j dir_j + curl_j f_k^2 L_j perp_j, in render px, fixed point
         pts = self.lash_pts
-        for i, p in enumerate((root, mid, tip)):
-            pts[:, i, :] = np.round(self.to_r(p) * _ONE)
-        th = max(1, round(0.7 * ss * min(self.w, self.h) / 240))
-        cv2.polylines(d, list(pts[self.lash_upper]), False, 255, th, cv2.LINE_AA, _SHIFT)
-        cv2.polylines(d, list(pts[~self.lash_upper]), False, 150, max(1, th - 1), cv2.LINE_AA, _SHIFT)
+        np.multiply(
+            lid[:, None, :] + self.lash_f1 * dirn[:, None, :] + self.lash_f2 * perp[:, None, :] + 0.5,
+            ss * _ONE,
+            out=self.lash_tmp,
+        )
+        self.lash_tmp -= 0.5 * _ONE
+        np.rint(self.lash_tmp, out=self.lash_tmp)
+        pts[...] = self.lash_tmp
+        th = max(1, round(0.6 * ss * min(self.w, self.h) / 240))
+        for group, colour in ((0, 255), (1, 210), (2, 160), (3, 120)):
+            sel = self.lash_group == group
+            if sel.any():
+                cv2.polylines(d, list(pts[sel]), False, colour, th, cv2.LINE_AA, _SHIFT)
         if openness > 0.02:
             margin = np.round(self.to_r(up[2:-2]) * _ONE).astype(np.int32)
-            cv2.polylines(d, [margin], False, 170, self.margin_w, cv2.LINE_AA, _SHIFT)
-        a, tmp = self.alpha_r, self.tmp_r
-        np.multiply(d, np.float32(1 / 255), out=a)
-        np.subtract(self.work_r, np.float32(m.lash_level), out=tmp)
+            cv2.polylines(d, [margin], False, 150, self.margin_w, cv2.LINE_AA, _SHIFT)
+        lo_xy, hi_xy = pts.reshape(-1, 2).min(axis=0) >> _SHIFT, pts.reshape(-1, 2).max(axis=0) >> _SHIFT
+        pad = max(th, self.margin_w) + 2
+        x0, y0 = max(0, int(lo_xy[0]) - pad), max(0, int(lo_xy[1]) - pad)
+        x1, y1 = min(self.rw, int(hi_xy[0]) + pad + 1), min(self.rh, int(hi_xy[1]) + pad + 1)
+        if x1 <= x0 or y1 <= y0:
+            return
+        box = (slice(y0, y1), slice(x0, x1))
+        a, tmp, work = self.alpha_r[box], self.tmp_r[box], self.work_r[box]
+        np.multiply(d[box], np.float32(1 / 255), out=a)
+        np.subtract(work, np.float32(m.lash_level), out=tmp)
         tmp *= a
-        self.work_r -= tmp
+        work -= tmp
 
     # ------------------------------------------------------------------ post-processing
     def post(self, out: np.ndarray, motion: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:

@@ -63,7 +63,7 @@ def iris_texture(rng: np.random.Generator, size: int, level: float, extent: floa
             -2.5,
             -1,
         )
-    fibres = cv2.GaussianBlur(fibres, (0, 0), 0.8)
+    fibres = cv2.GaussianBlur(fibres, (0, 0), 1.5)
     c = (size - 1) / 2.0
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     dx, dy = (xx - c) / c * extent, (yy - c) / c * extent
@@ -76,7 +76,7 @@ def iris_texture(rng: np.random.Generator, size: int, level: float, extent: floa
     collarette = 0.12 * np.exp(-(((rho - rng.uniform(0.4, 0.55)) / 0.06) ** 2))
     limbus = 1.0 - 0.4 * np.clip((rho - 0.82) / 0.18, 0, 1) ** 1.5
     profile = (1.0 + collarette) * limbus * (1.0 + 0.06 * (rho - 0.5))
-    out = level * profile * (1.0 + 0.09 * tex)
+    out = level * profile * (1.0 + 0.06 * tex)
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
@@ -107,10 +107,11 @@ def skin_layer(
     h, w = shape
     ri = eye["ri"]
     skin = np.full(shape, level, np.float32)
-    skin += 18.0 * smooth_noise(rng, shape, (3, 3))
-    skin += 6.0 * smooth_noise(rng, shape, (12, 12))
+    skin += 9.0 * smooth_noise(rng, shape, (2, 2))
+    skin += 4.0 * smooth_noise(rng, shape, (8, 8))
     pores = rng.standard_normal(shape).astype(np.float32)
-    skin += 3.5 * cv2.GaussianBlur(pores, (0, 0), max(0.6, ri / 40))
+    skin += 5.0 * cv2.GaussianBlur(pores, (0, 0), max(0.5, ri / 50))
+    _add_wrinkles(rng, skin, eye)
     # light falls off away from the IR LEDs: a random linear gradient
     ang = rng.uniform(0, 2 * math.pi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -129,6 +130,31 @@ def skin_layer(
     if makeup > 0:
         _add_makeup(rng, skin, lx, ly, arch, eye, makeup, dark_level)
     return skin
+
+
+def _add_wrinkles(rng: np.random.Generator, skin: np.ndarray, eye: dict[str, float]) -> None:
+    """Thin soft folds under the lower lid and at the outer corner (drawn anti-aliased, then blurred)."""
+    cv2 = _cv2()
+    ri, hw = eye["ri"], eye["hw"]
+    c, s = math.cos(eye["roll"]), math.sin(eye["roll"])
+    canvas = np.zeros(skin.shape, np.uint8)
+    t = np.linspace(-1, 1, 24)
+    for _ in range(int(rng.integers(3, 9))):
+        below = rng.random() < 0.6
+        span = rng.uniform(0.3, 0.8)
+        x0 = rng.uniform(-0.6, 0.6) * hw if below else rng.choice([-1.0, 1.0]) * hw * rng.uniform(1.0, 1.3)
+        x = x0 + span * hw * t * (1.0 if below else 0.35)
+        y = (
+            (eye["lower"] + rng.uniform(0.3, 1.4) * ri) * (1 - 0.35 * t * t)
+            if below
+            else rng.uniform(-1, 1) * ri + span * ri * t
+        )
+        px = eye["cx"] + x * c - y * s
+        py = eye["cy"] + x * s + y * c
+        pts = np.round(np.stack([px, py], 1) * 8).astype(np.int32)
+        cv2.polylines(canvas, [pts], False, int(rng.integers(80, 256)), max(1, round(ri / 40)), cv2.LINE_AA, 3)
+    soft = cv2.GaussianBlur(canvas.astype(np.float32), (0, 0), max(1.0, ri / 20))
+    skin -= soft * np.float32(rng.uniform(0.03, 0.08))
 
 
 def _add_makeup(

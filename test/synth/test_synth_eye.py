@@ -110,19 +110,33 @@ def test_blink_hides_the_pupil():
 
 
 def test_tiers_differ_in_difficulty():
-    """Noise and contrast grow from clean to hard (measured on the frames, not on the settings)."""
+    """Pupil/iris contrast falls and sensor noise grows from clean to hard (measured on the frames)."""
     contrast, noise = {}, {}
     for tier in TIERS:
         cs, ns = [], []
-        for seed in range(6):
-            eye = SyntheticEye(120, 120, tier=tier, seed=seed)
+        for seed in range(8):
+            kw = {"tier": tier, "seed": seed, "jpeg_quality": 0}
+            eye = SyntheticEye(160, 160, **kw, overrides={"glints": np.empty((0, 2)), "upper_h": 2.5, "exposure": 0})
             frame, truth = eye.next()
-            cs.append(eye.model.iris_level - eye.model.pupil_level)
-            lap = cv2.Laplacian(frame.astype(np.float32), cv2.CV_32F)
-            ns.append(float(np.median(np.abs(lap))))
+            quiet = SyntheticEye(
+                160,
+                160,
+                **kw,
+                overrides={"glints": np.empty((0, 2)), "upper_h": 2.5, "exposure": 0, "noise_sigma": 0.0},
+            )
+            ns.append(float(np.std(frame.astype(float) - quiet.next()[0])))
+            if truth["visible"]:
+                cx, cy = eye.info["pupil_centre"]
+                rp, ic = eye.info["pupil_radius"], eye.info["iris_centre"]
+                yy, xx = np.mgrid[0:160, 0:160]
+                d_p = np.hypot(xx - cx, yy - cy)
+                d_i = np.hypot(xx - ic[0], yy - ic[1])
+                pupil = np.median(frame[d_p < 0.5 * rp])
+                iris = np.median(frame[(d_p > rp + 2) & (d_i < 0.8 * eye.model.ri)])
+                cs.append(iris - pupil)
         contrast[tier], noise[tier] = np.mean(cs), np.mean(ns)
-    assert contrast["clean"] > contrast["medium"] > contrast["hard"]
-    assert noise["clean"] < noise["hard"]
+    assert contrast["clean"] > contrast["medium"] > contrast["hard"] > 5
+    assert noise["clean"] == 0 < noise["easy"] < noise["hard"]
 
 
 @pytest.mark.parametrize(
