@@ -65,7 +65,10 @@ def test_proxy_reference_round_trip(cls):
 
 
 @pytest.mark.parametrize("cls", SERIALIZERS)
-def test_unserializable_value_without_server_is_a_clear_error(cls):
+def test_unserializable_value_without_server_is_a_clear_error(cls, monkeypatch):
+    from pyacq_etvr.core.rpc import server
+
+    monkeypatch.setattr(server, "_default_server", None)  # no server in this thread nor in the process
     with pytest.raises(TypeError, match="cannot serialize"):
         cls().dumps({"x": object()})
     with pytest.raises(TypeError, match="objects cannot be serialized"):

@@ -40,6 +40,28 @@ _servers_lock = threading.Lock()
 _default_server: RPCServer | None = None
 
 
+def advertised_address(endpoint: str, advertise: str | None = None) -> str:
+    """The address peers should use for a socket bound to ``endpoint``.
+
+    A wildcard bind (``0.0.0.0``, ``*``, ``::``) is reachable at ``advertise`` (a host name or IP) or, by
+    default, at this machine's resolved host name.
+    """
+    scheme, _, rest = endpoint.partition("://")
+    if scheme != "tcp":
+        return endpoint
+    host, _, port = rest.rpartition(":")
+    if host in ("0.0.0.0", "*", "[::]", "::") or advertise:
+        if not advertise:
+            import socket
+
+            try:
+                advertise = socket.gethostbyname(socket.gethostname())
+            except OSError:
+                advertise = "127.0.0.1"
+        return f"tcp://{advertise}:{port}"
+    return endpoint
+
+
 class _Timer:
     """Handle returned by :meth:`RPCServer.start_timer`; ``stop()`` cancels it."""
 
@@ -62,6 +84,9 @@ class RPCServer:
     (requests are served while a client of this thread waits for an answer, or by :meth:`_process_pending`)
     or use :class:`QtRPCServer` in a Qt GUI thread. Publish objects with ``server['name'] = obj``.
 
+    ``advertise``: host name or IP put in :attr:`address` (and thus in the proxies this server hands out)
+    when binding a wildcard address such as ``tcp://0.0.0.0:8000``.
+
     Security: a server bound to anything but loopback, ``ipc://`` or ``inproc://`` refuses to start
     without CURVE keys (``curve=`` a :class:`~pyacq_etvr.core.rpc.auth.ServerCurve`, or process-wide keys
     set by :func:`~pyacq_etvr.core.rpc.auth.use_keys_dir`) unless ``insecure=True``: anyone who can reach
@@ -76,6 +101,7 @@ class RPCServer:
         insecure: bool = False,
         max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         name: str | None = None,
+        advertise: str | None = None,
     ) -> None:
         from pyacq_etvr.core.rpc import auth
 
@@ -101,7 +127,7 @@ class RPCServer:
             raise OSError(f"cannot bind RPC server to {address}: {exc}") from None
         self._socket = sock
         #: the address clients connect to (with the real port when binding ``*``)
-        self.address: str = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.address: str = advertised_address(sock.getsockopt(zmq.LAST_ENDPOINT).decode(), advertise)
         self._lock = threading.RLock()
         self._refs: dict[int, list[Any]] = {}  # ref_id -> [obj, count]
         self._ref_of_obj: dict[int, int] = {}  # id(obj) -> ref_id
@@ -186,6 +212,13 @@ class RPCServer:
         for attr in proxy._attributes:
             obj = getattr(obj, attr)
         return obj
+
+    def forget(self, obj: Any) -> None:
+        """Drop every reference this server holds to ``obj`` (proxies to it stop working)."""
+        with self._lock:
+            ref = self._ref_of_obj.pop(id(obj), None)
+            if ref is not None:
+                self._refs.pop(ref, None)
 
     def _release(self, obj_id: int, ref_id: int) -> None:
         with self._lock:
