@@ -1,27 +1,6 @@
 """``default``: the project's best pupil detector (HSF seeds, sub-pixel edge rays, RANSAC ellipse, tracking).
 
-Pipeline per frame:
-
-1. **Seed.** While tracking (last confidence >= ``track_conf``) the previous ellipse centre is the seed
-   and only a crop around it is searched; otherwise a full multi-radius HSF search on a downscaled image
-   (:class:`~pyacq_etvr.pupil.hsf.HaarSurround`) gives the seed and a radius.
-2. **Edges.** From the seed, ``n_rays`` rays sampled with ``cv2.warpPolar`` give sub-pixel pupil edge
-   points at the midpoint between the pupil and surround levels; crossings into glints are dropped.
-3. **Ellipse.** A vectorised RANSAC conic fit (Sampson distance < ``tol`` px) rejects eyelid and
-   eyelash points; the rays are cast again from the fitted centre and refitted (two passes).
-4. **Confidence** (:mod:`.confidence`) from the share of rays supporting the ellipse, the residual,
-   the pupil/surround contrast, the shape and the agreement of the two passes. Below ``min_confidence``
-   the frame is reported ``found=False``. A tracked result below ``track_conf`` triggers a full search.
-5. **Openness** from the share of the ellipse perimeter seen as a clean pupil edge, relative to a
-   running baseline of confident frames (eyelids hide the top and bottom of the pupil first);
-   0 when no pupil is found in a frame that has contrast (closed eye).
-
-Parameters (defaults): ``r_min`` 0.02, ``r_max`` 0.25 (pupil radius range, fractions of the shorter
-image side), ``n_rays`` 64, ``tol`` 1.0 px (RANSAC inlier distance), ``n_hyp`` 48 (RANSAC hypotheses),
-``track`` True, ``track_conf`` 0.5, ``min_confidence`` 0.1, ``n_cand`` 6 (HSF candidates tried in a full
-search, best confidence wins), ``n_pass`` 3 (max RANSAC ray passes while the centre moves), ``seed`` 0
-(RANSAC sample tables).
-Cost on a 240x240 frame: ~0.3 ms tracked, ~0.5 ms with a full search (one core).
+See :class:`DefaultDetector` for the algorithm, its parameters and its cost.
 """
 
 from __future__ import annotations
@@ -38,7 +17,31 @@ from pyacq_etvr.pupil.rays import RayCaster, RayFit
 
 
 class DefaultDetector(Detector):
-    """The best detector we have; see the module docstring for the algorithm, parameters and cost."""
+    """``default``: the best detector we have.
+
+    Pipeline per frame:
+
+    1. **Seed.** While tracking (last confidence >= ``track_conf``) the previous ellipse centre is the seed
+       and only a crop around it is searched; otherwise a full multi-radius HSF search on a downscaled image
+       (:class:`~pyacq_etvr.pupil.hsf.HaarSurround`) gives the seed and a radius.
+    2. **Edges.** From the seed, ``n_rays`` rays sampled with ``cv2.warpPolar`` give sub-pixel pupil edge
+       points at the midpoint between the pupil and surround levels; crossings into glints are dropped.
+    3. **Ellipse.** A vectorised RANSAC conic fit (Sampson distance < ``tol`` px) rejects eyelid and
+       eyelash points; the rays are cast again from the fitted centre and refitted (two passes).
+    4. **Confidence** (:mod:`.confidence`) from the share of rays supporting the ellipse, the residual,
+       the pupil/surround contrast, the shape and the agreement of the two passes. Below ``min_confidence``
+       the frame is reported ``found=False``. A tracked result below ``track_conf`` triggers a full search.
+    5. **Openness** from the share of the ellipse perimeter seen as a clean pupil edge, relative to a
+       running baseline of confident frames (eyelids hide the top and bottom of the pupil first);
+       0 when no pupil is found in a frame that has contrast (closed eye).
+
+    Parameters (defaults): ``r_min`` 0.02, ``r_max`` 0.25 (pupil radius range, fractions of the shorter
+    image side), ``n_rays`` 64, ``tol`` 1.0 px (RANSAC inlier distance), ``n_hyp`` 48 (RANSAC hypotheses),
+    ``track`` True, ``track_conf`` 0.5, ``min_confidence`` 0.1, ``n_cand`` 6 (HSF candidates tried in a full
+    search, best confidence wins), ``n_pass`` 3 (max RANSAC ray passes while the centre moves), ``seed`` 0
+    (RANSAC sample tables).
+    Cost on a 240x240 frame: ~0.3 ms tracked, ~0.5 ms with a full search (one core).
+    """
 
     name = "default"
 

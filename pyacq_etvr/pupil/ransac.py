@@ -40,9 +40,9 @@ def contour_ransac(
     if best is None:
         return None
     pts = best[:, 0, :].astype(np.float64)
-    hi = float(blur.max())
-    if hi > level + 60:
-        glints = cv2.dilate((blur > 0.5 * (hi + level)).view(np.uint8), _KERNEL, iterations=2)
+    hi, avg = float(blur.max()), float(cv2.mean(blur)[0])
+    if hi > avg + 50:  # small spots much brighter than the average: glints
+        glints = cv2.dilate((blur > 0.5 * (hi + avg)).view(np.uint8), _KERNEL, iterations=2)
         keep = glints[pts[:, 1].astype(int), pts[:, 0].astype(int)] == 0
         pts = pts[keep]
     if pts.shape[0] < 8:
