@@ -110,9 +110,12 @@ class ByteBuffer:
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append a copy of ``data``."""
         n = len(data)
-        self._make_room(n)
-        self.buf[self.w : self.w + n] = data
-        self.w += n
+        w = self.w
+        if len(self.buf) - w < n:
+            self._make_room(n)
+            w = self.w
+        self.buf[w : w + n] = data
+        self.w = w + n
 
     def array(self, start: int, stop: int) -> np.ndarray:
         """A zero-copy uint8 view of ``buf[start:stop]`` (release it before the next fill/feed)."""
@@ -120,9 +123,10 @@ class ByteBuffer:
 
     def looks_like_jpeg(self, start: int, stop: int) -> bool:
         """SOI at ``start`` and EOI within :data:`EOI_SLACK` bytes of ``stop``."""
-        if stop - start < 4 or self.buf[start : start + 2] != SOI:
+        buf = self.buf
+        if stop - start < 4 or not buf.startswith(SOI, start):
             return False
-        return self.buf.rfind(EOI, max(start + 2, stop - EOI_SLACK), stop) >= 0
+        return buf.rfind(EOI, max(start + 2, stop - EOI_SLACK), stop) >= 0
 
 
 def imread_flags(reduce: int = 1) -> int:
@@ -137,15 +141,25 @@ def imread_flags(reduce: int = 1) -> int:
     }[reduce]
 
 
-def decode_jpeg(data: np.ndarray, flags: int) -> np.ndarray | None:
-    """Decode JPEG bytes (a uint8 array) to a mono uint8 image, or None if the data is not a valid JPEG."""
-    import cv2
+_cv2 = None
 
+
+def decode_jpeg(data: np.ndarray, flags: int) -> np.ndarray | None:
+    """Decode JPEG bytes (a uint8 array) to a mono uint8 image, or None if the data is not a valid JPEG.
+
+    ``flags`` come from :func:`imread_flags` (grey decode: libjpeg skips the chroma planes).
+    """
+    global _cv2
+    cv2 = _cv2
+    if cv2 is None:
+        import cv2
+
+        _cv2 = cv2
     try:
         img = cv2.imdecode(data, flags)
     except cv2.error:
         return None
-    if img is None or img.size == 0:
+    if img is None or not img.size:
         return None
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)

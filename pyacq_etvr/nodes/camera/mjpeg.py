@@ -70,7 +70,8 @@ class MultipartParser:
     """Incremental ``multipart/x-mixed-replace`` parser over a :class:`ByteBuffer`.
 
     Feed bytes with ``parser.data.fill(...)`` / ``parser.data.feed(...)``, then call :meth:`next_part`
-    until it returns None. Counters: ``parts`` (complete JPEG parts found) and ``corrupt``.
+    until it returns None. Counters: ``parts`` (complete JPEG parts found) and ``corrupt``. A part whose
+    body is still arriving is remembered, so its headers are parsed once however the bytes trickle in.
     """
 
     def __init__(self, boundary: bytes, data: ByteBuffer | None = None) -> None:
@@ -78,79 +79,94 @@ class MultipartParser:
         self.data = data if data is not None else ByteBuffer()
         self.parts = 0
         self.corrupt = 0
+        self._pending: tuple[int, int, int, float | None] | None = None  # (delimiter, body, stop, stamp)
 
     def next_part(self) -> Part | None:
         """Return the next complete part (offsets into ``data.buf``) or None if more bytes are needed."""
         d = self.data
         buf, delim = d.buf, self.delim
         while True:
-            p = buf.find(delim, d.r, d.w)
-            if p < 0:
-                d.r = max(d.r, d.w - len(delim) + 1)  # skip garbage, keep a possible partial delimiter
-                return None
-            q = p + len(delim)
-            if d.w - q < 2:
-                d.r = p
-                return None
-            if buf[q : q + 2] == b"--":
-                raise EndOfStream("server sent the closing boundary")
-            h = buf.find(b"\r\n\r\n", q, d.w)
-            if h < 0:
-                if d.w - q > MAX_PART_HEADER:
-                    self.corrupt += 1
-                    d.r = q
-                    continue
-                d.r = p
-                return None
-            length, stamp, ok = self._headers(bytes(buf[q:h]))
-            body = h + 4
-            if not ok:
-                self.corrupt += 1
-                d.r = body
-                continue
-            if length is None:
-                end = buf.find(delim, body, d.w)
-                if end < 0:
-                    d.r = p
+            if self._pending is not None:
+                p, body, stop, stamp = self._pending
+                if p != d.r:  # the buffer was compacted since: shift the remembered offsets
+                    shift = p - d.r
+                    p, body, stop = d.r, body - shift, stop - shift
+                if stop > d.w:
+                    self._pending = (p, body, stop, stamp)
                     return None
-                stop = end - 2 if buf[end - 2 : end] == b"\r\n" else end
-                nxt = end
+                self._pending = None
             else:
+                p = buf.find(delim, d.r, d.w)
+                if p < 0:
+                    d.r = max(d.r, d.w - len(delim) + 1)  # skip garbage, keep a possible partial delimiter
+                    return None
+                d.r = p
+                q = p + len(delim)
+                h = buf.find(b"\r\n\r\n", q, d.w)
+                if h < 0:
+                    if d.w - q > MAX_PART_HEADER:
+                        self.corrupt += 1
+                        d.r = q
+                        continue
+                    if buf[q : q + 2] == b"--":
+                        raise EndOfStream("server sent the closing boundary")
+                    return None
+                length, stamp, ok = self._headers(bytes(buf[q:h]))
+                body = h + 4
+                if not ok:
+                    self.corrupt += 1
+                    d.r = body
+                    continue
+                if length is None:
+                    end = buf.find(delim, body, d.w)
+                    if end < 0:
+                        return None
+                    stop = end - 2 if buf[end - 2 : end] == b"\r\n" else end
+                    d.r = end
+                    if self._accept(body, stop):
+                        return Part(body, stop, stamp)
+                    continue
                 stop = body + length
                 if stop > d.w:
-                    d.r = p
+                    self._pending = (p, body, stop, stamp)
                     return None
-                cut = buf.find(delim, body, stop)
-                if cut >= 0:  # Content-Length runs into the next part: truncated
-                    self.corrupt += 1
-                    d.r = cut
-                    continue
-                nxt = stop
-            d.r = nxt
-            if not d.looks_like_jpeg(body, stop):
+            cut = buf.find(delim, body, stop)
+            if cut >= 0:  # Content-Length runs into the next part: truncated
                 self.corrupt += 1
+                d.r = cut
                 continue
+            d.r = stop
+            if self._accept(body, stop):
+                return Part(body, stop, stamp)
+
+    def _accept(self, start: int, stop: int) -> bool:
+        if self.data.looks_like_jpeg(start, stop):
             self.parts += 1
-            return Part(body, stop, stamp)
+            return True
+        self.corrupt += 1
+        return False
 
     @staticmethod
     def _headers(raw: bytes) -> tuple[int | None, float | None, bool]:
+        """(Content-Length, X-Timestamp, well-formed) from a part's header block (case-insensitive)."""
+        low = raw.lower()
+        if low.startswith(b"--"):
+            raise EndOfStream("server sent the closing boundary")
         length: int | None = None
         stamp: float | None = None
-        for line in raw.split(b"\r\n"):
-            key, sep, val = line.partition(b":")
-            if not sep:
-                continue
-            key = key.strip().lower()
-            try:
-                if key == b"content-length":
-                    length = int(val)
-                    if length < 0:
-                        return None, None, False
-                elif key == b"x-timestamp":
-                    stamp = float(val)
-            except ValueError:
-                return None, None, False
+        try:
+            i = low.find(b"content-length:")
+            if i >= 0:
+                j = low.find(b"\r\n", i)
+                length = int(low[i + 15 : j if j >= 0 else len(low)])
+                if length < 0:
+                    return None, None, False
+            i = low.find(b"x-timestamp:")
+            if i >= 0:
+                j = low.find(b"\r\n", i)
+                stamp = float(low[i + 12 : j if j >= 0 else len(low)])
+        except ValueError:
+            return None, None, False
         return length, stamp, True
 
 
@@ -160,42 +176,45 @@ class Dechunker:
     def __init__(self, out: ByteBuffer) -> None:
         self.out = out
         self.remaining = 0  # payload bytes left in the current chunk
-        self.skip_crlf = False
-        self.line = bytearray()
+        self.line = b""  # a chunk-size line split across two reads
 
-    def feed(self, data: memoryview) -> None:
-        i, n = 0, len(data)
-        while i < n:
-            if self.remaining:
-                k = min(self.remaining, n - i)
-                self.out.feed(data[i : i + k])
-                self.remaining -= k
-                i += k
-                if not self.remaining:
-                    self.skip_crlf = True
-                continue
-            j = bytes(data[i : min(n, i + 64)]).find(b"\n")
-            if j < 0:
-                self.line += data[i : min(n, i + 64)]
-                i = min(n, i + 64)
-                if len(self.line) > 1024:
-                    raise SourceDisconnected("malformed chunked encoding (chunk-size line too long)")
-                continue
-            self.line += data[i : i + j]
-            i += j + 1
-            line = bytes(self.line).strip()
-            self.line.clear()
-            if self.skip_crlf:
-                self.skip_crlf = False
-                if not line:
+    def feed(self, data: bytes | bytearray, start: int = 0, end: int | None = None) -> None:
+        """Decode ``data[start:end]``: the input is not copied, the payload is copied once into ``out``."""
+        i, n = start, len(data) if end is None else end
+        out = self.out
+        with memoryview(data) as view:
+            while i < n:
+                rem = self.remaining
+                if rem:
+                    k = rem if rem < n - i else n - i
+                    out.feed(view[i : i + k])
+                    self.remaining = rem - k
+                    i += k
                     continue
-            try:
-                size = int(line.split(b";")[0], 16)
-            except ValueError:
-                raise SourceDisconnected(f"malformed chunk size {line[:32]!r}") from None
-            if size == 0:
-                raise EndOfStream("server ended the chunked response")
-            self.remaining = size
+                j = data.find(b"\n", i, n)
+                if j < 0:
+                    self.line += bytes(view[i:n])
+                    if len(self.line) > 1024:
+                        raise SourceDisconnected("malformed chunked encoding (chunk-size line too long)")
+                    return
+                if j - i == 1 and not self.line:  # the CRLF closing the previous chunk
+                    i = j + 1
+                    continue
+                line = data[i:j]
+                if self.line:
+                    line, self.line = self.line + line, b""
+                i = j + 1
+                if line.strip():
+                    self._chunk_size(line)
+
+    def _chunk_size(self, line: bytes) -> None:
+        try:
+            size = int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            raise SourceDisconnected(f"malformed chunk size {line[:32]!r}") from None
+        if size == 0:
+            raise EndOfStream("server ended the chunked response")
+        self.remaining = size
 
 
 def parse_http_url(url: str) -> tuple[str, int, str]:
@@ -303,7 +322,7 @@ class MjpegSource(FrameSource):
         if not data:
             return
         if self.dechunker is not None:
-            self.dechunker.feed(memoryview(data))
+            self.dechunker.feed(data)
         else:
             self.parser.data.feed(data)
 
@@ -318,8 +337,7 @@ class MjpegSource(FrameSource):
                 else:
                     n = sock.recv_into(self._raw)
                     if n:
-                        with memoryview(self._raw) as view:
-                            self.dechunker.feed(view[:n])
+                        self.dechunker.feed(self._raw, 0, n)
                 if n == 0:
                     raise SourceDisconnected("the server closed the connection")
                 total += n
