@@ -17,15 +17,17 @@ CASES = [
     ("stream_monitor.py", [], r"Data received: \d+ \(50, 7\) float64[\s\S]*monitor saw [1-9]\d* chunks"),
     ("noise_generator_node.py", [], r"oscilloscope stats: .*'frames_drawn': [1-9]"),
     ("oscilloscope_local.py", [], r"oscilloscope stats: .*'last_index': [1-9]\d{3,}.*'dropped': 0"),
+    ("oscilloscope_remote.py", [], r"local viewer stats: .*'frames_drawn': [1-9].*'last_index': [1-9]\d{3,}"),
+    ("oscilloscope_remote.py", ["--remote-viewer"], r"remote viewer stats: .*'last_index': [1-9]\d{3,}"),
+    ("local_and_remote_nodes.py", ["remote-local"], r"viewer in pid \d+: .*'frames_shown': [1-9]"),
+    ("local_and_remote_nodes.py", ["local-local"], r"viewer in pid \d+: .*'frames_shown': [1-9]"),
+    ("local_and_remote_nodes.py", ["remote-remote"], r"remote viewer: .*'frames_shown': [1-9]"),
+    ("camera_viewer.py", ["--no-pupil"], r"viewer: .*'frames_shown': [1-9][\s\S]*pupil drawn: None"),
+    ("custom_rpc_client.py", [], r"Available node types: .*NoiseGenerator[\s\S]*custom RPC client: done"),
 ]
 
 # examples written against parts that have not landed yet: script -> what it waits for
-WAITING: dict[str, str] = {
-    "local_and_remote_nodes.py": "Manager / NodeGroup (qt=True)",
-    "camera_viewer.py": "Manager / NodeGroup, PupilDetector node",
-    "oscilloscope_remote.py": "Manager / NodeGroup (qt=True)",
-    "custom_rpc_client.py": "Manager",
-}
+WAITING: dict[str, str] = {}
 
 
 def run_example(script: str, args: list[str], duration: float = 1.5, timeout: float = 90) -> str:
