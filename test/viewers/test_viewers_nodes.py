@@ -270,3 +270,57 @@ def test_viewer_without_qapplication_is_refused():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "StateError" in proc.stderr and "QApplication" in proc.stderr
+
+
+@pytest.mark.timeout(60)
+def test_imageviewer_overlay_on_detected_pupil(qapp, png_dir, mask_of):
+    """Synthetic camera -> real PupilDetector -> ImageViewer: the overlay is within 2 px of the detection."""
+    from pyacq_etvr.nodes import Camera, PupilDetector
+    from pyacq_etvr.viewers import ImageViewer
+
+    cam = Camera(name="cam")
+    cam.configure(source="synthetic", fps=60)
+    cam.outputs["video"].configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+    cam.initialize()
+    det = PupilDetector(name="det")
+    det.configure(detector="default")
+    det.inputs["image"].connect(cam.outputs["video"])
+    det.outputs["pupil"].configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+    det.initialize()
+    viewer = ImageViewer(name="viewer")
+    viewer.configure(refresh_interval=15)
+    viewer.inputs["image"].connect(cam.outputs["video"])
+    viewer.inputs["pupil"].connect(det.outputs["pupil"])
+    viewer.initialize()
+    viewer.resize(480, 510)
+    viewer.show()
+    viewer.start()
+    det.start()
+    cam.start()
+    try:
+
+        def matched() -> bool:
+            rec = viewer.shown_pupil()
+            # the drawn pupil belongs to the displayed frame and was found with a high confidence
+            return bool(rec and rec["found"] and rec["confidence"] > 0.8 and rec["index"] == viewer.widget._frame_index)
+
+        assert process_until(matched, 20.0)
+        viewer.stop()  # freeze the display, then grab what it shows
+        rec = viewer.shown_pupil()
+        img = viewer.grab(os.path.join(png_dir, "imageviewer_detected.png"))
+    finally:
+        cam.stop()
+        det.stop()
+        if viewer.running():
+            viewer.stop()
+    from pyacq_etvr.viewers._qt import confidence_color
+
+    ys, xs = np.nonzero(mask_of(img, confidence_color(rec["confidence"]), 60))
+    px, py = viewer.image_to_widget(rec["x"], rec["y"])
+    scale = viewer.image_to_widget(rec["x"] + 1, rec["y"])[0] - px
+    near = np.hypot(xs - px, ys - py) < 0.75 * max(rec["ellipse"][2:4]) * scale  # the overlay, not the scene
+    assert near.sum() > 50
+    err = np.hypot(xs[near].mean() - px, ys[near].mean() - py) / scale
+    assert err < 2.0, f"overlay {err:.2f} px from the detected centre"
+    for node in (cam, det, viewer):
+        node.close()
