@@ -33,7 +33,7 @@ COLUMNS = [
 ]  # fmt: skip
 
 #: independent-frame mode draws this many frames from each synthetic eye
-FRAMES_PER_EYE = 20
+FRAMES_PER_EYE = 10
 
 
 def _fmt(v: float, nd: int = 4) -> str:
@@ -105,7 +105,7 @@ def render_dataset(
                 else:
                     eye.reset(eye_seed)
             if not sequence:
-                eye.skip(int(gap_rng.integers(2, 30)))
+                eye.skip(int(gap_rng.integers(10, 60)))
             truth = eye.next_into(frame)
             name = f"s{k:04d}_f{j:05d}.png" if sequence else f"{i:06d}.png"
             if not cv2.imwrite(os.path.join(out, name), frame, [cv2.IMWRITE_PNG_COMPRESSION, 1]):

@@ -62,6 +62,8 @@ class EyeModel:
     exposure: float
     jpeg_quality: int | None
     vignette: float
+    lighting: float
+    iris_contrast: float
     lowres: float
     makeup: float
     n_lashes: int
@@ -109,6 +111,8 @@ class EyeModel:
             exposure=float(rng.uniform(*tier.exposure)),
             jpeg_quality=None if q is None else int(rng.integers(q[0], q[1] + 1)),
             vignette=float(rng.uniform(*tier.vignette)),
+            lighting=float(rng.uniform(*tier.lighting)),
+            iris_contrast=float(rng.uniform(0.025, 0.08)),
             lowres=float(rng.uniform(*tier.lowres)),
             makeup=float(rng.uniform(*tier.makeup)),
             n_lashes=int(rng.integers(tier.lashes[0], tier.lashes[1] + 1)),

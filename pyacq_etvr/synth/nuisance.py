@@ -12,17 +12,18 @@ The four tiers (see :data:`TIERS`):
     Blinks still happen (their frames are labelled "no pupil").
 ``easy``
     1-2 glints away from the pupil edge, light noise (sigma 1-3 grey levels), light defocus, mild vignetting,
-    optional light JPEG (quality 80-95), moderate off-axis camera (up to 20 degrees).
+    optional light JPEG (quality 80-95), slightly uneven lighting, moderate off-axis camera (up to 20 degrees).
 ``medium``
     1-4 glints that may sit on the pupil edge, noise sigma 2-6, defocus up to sigma 1.2 px, motion blur
-    during saccades, JPEG 55-90, vignetting, lower pupil/iris contrast, off-axis camera up to 30 degrees,
-    eyelid and lashes over the top of the pupil, some eye-liner-like dark regions, low resolution (x1-1.5).
+    during saccades, JPEG 55-90, vignetting and uneven lighting, lower pupil/iris contrast, off-axis camera
+    up to 30 degrees, eyelid and lashes over the top of the pupil, some eye-liner-like dark regions, low
+    resolution (x1-1.5).
 ``hard``
     What makes real IR data hard: 2-4 glints often on the pupil edge, dark irises (pupil/iris contrast down
     to ~15 grey levels), strongly off-axis ellipses (camera up to 40 degrees off the optical axis, roll up
     to 35 degrees), partially closed eyes and drooping lashes, noise sigma 3-10, defocus up to sigma 2 px,
-    motion blur, JPEG 30-75, strong vignetting, resolution down to 1/3 upsampled, make-up and shadows as
-    dark as the pupil.
+    motion blur, JPEG 30-75, strong vignetting and uneven lighting, resolution down to 1/3 upsampled, make-up
+    and shadows as dark as the pupil, close-ups with the eye partly out of the frame.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Tier:
     jpeg_quality: tuple[int, int] | None = None
     #: vignetting: brightness lost in the corners (0 = none, 0.5 = corners at half brightness)
     vignette: Range = (0.0, 0.0)
+    #: uneven IR lighting: amplitude of a smooth multiplicative gain field over the frame (0 = uniform)
+    lighting: Range = (0.0, 0.0)
     #: render at 1/factor resolution and upsample (1 = full resolution)
     lowres: Range = (1.0, 1.0)
     #: mean grey level of the pupil
@@ -75,7 +78,7 @@ class Tier:
     #: strength 0..1 of make-up / shadow regions as dark as the pupil around the eye
     makeup: Range = (0.0, 0.0)
     #: iris radius as a share of min(width, height)
-    iris_size: Range = (0.16, 0.22)
+    iris_size: Range = (0.16, 0.24)
     #: eye-centre offset from the frame centre, share of the frame size (each axis drawn in +-range)
     eye_offset: Range = (0.0, 0.05)
     #: gaze range, degrees (yaw, pitch) -- gaze_x = yaw / 30, gaze_y = pitch / 30
@@ -100,6 +103,7 @@ TIERS: dict[str, Tier] = {
         defocus_sigma=(0.0, 0.7),
         jpeg_quality=(80, 95),
         vignette=(0.05, 0.2),
+        lighting=(0.0, 0.12),
         pupil_level=(20.0, 35.0),
         iris_level=(95.0, 140.0),
         camera_offset_deg=(0.0, 20.0),
@@ -108,7 +112,7 @@ TIERS: dict[str, Tier] = {
         lid_height=(1.3, 1.55),
         lashes=(60, 100),
         makeup=(0.0, 0.2),
-        iris_size=(0.14, 0.24),
+        iris_size=(0.15, 0.28),
         eye_offset=(0.0, 0.08),
     ),
     "medium": Tier(
@@ -120,6 +124,7 @@ TIERS: dict[str, Tier] = {
         exposure=(0.2, 0.6),
         jpeg_quality=(55, 90),
         vignette=(0.1, 0.35),
+        lighting=(0.1, 0.3),
         lowres=(1.0, 1.5),
         pupil_level=(22.0, 45.0),
         iris_level=(70.0, 130.0),
@@ -131,8 +136,8 @@ TIERS: dict[str, Tier] = {
         lashes=(70, 120),
         lash_droop=(0.0, 0.15),
         makeup=(0.2, 0.6),
-        iris_size=(0.13, 0.27),
-        eye_offset=(0.0, 0.1),
+        iris_size=(0.14, 0.32),
+        eye_offset=(0.0, 0.12),
     ),
     "hard": Tier(
         name="hard",
@@ -143,6 +148,7 @@ TIERS: dict[str, Tier] = {
         exposure=(0.4, 1.0),
         jpeg_quality=(30, 75),
         vignette=(0.2, 0.5),
+        lighting=(0.2, 0.45),
         lowres=(1.0, 3.0),
         pupil_level=(25.0, 60.0),
         iris_level=(45.0, 110.0),
@@ -154,8 +160,8 @@ TIERS: dict[str, Tier] = {
         lashes=(80, 150),
         lash_droop=(0.05, 0.3),
         makeup=(0.5, 1.0),
-        iris_size=(0.11, 0.3),
-        eye_offset=(0.0, 0.14),
+        iris_size=(0.12, 0.36),
+        eye_offset=(0.0, 0.18),
         gaze_range_deg=(27.0, 21.0),
         blink_interval_s=(1.5, 5.0),
     ),

@@ -63,7 +63,7 @@ class Renderer:
         self.sclera = self._upsampled(texture.sclera_layer(rng, (height, width), geo, model.sclera_level))
         skin = texture.skin_layer(rng, (height, width), geo, model.skin_level, model.makeup, model.pupil_level + 5)
         self.skin = self._upsampled(skin)
-        self.iris_tex = texture.iris_texture(rng, _TEX, model.iris_level, _TEX_EXTENT)
+        self.iris_tex = texture.iris_texture(rng, _TEX, model.iris_level, _TEX_EXTENT, model.iris_contrast)
         self.work_r = np.empty((rh, rw), np.float32)
         self.eye_r = np.empty((rh, rw), np.float32)
         self.bb: tuple[slice, slice] | None = None
@@ -72,6 +72,8 @@ class Renderer:
         self.mask = np.zeros((rh, rw), np.uint8)
         self.dark = np.zeros((rh, rw), np.uint8)
         self.shade_lo = np.zeros((max(16, height // 4), max(16, width // 4)), np.uint8)
+        self.occl_lo = np.zeros_like(self.shade_lo)
+        self.occl_r = np.zeros((rh, rw), np.uint8)
         self.work = self.work_r if supersample == 1 else np.empty((height, width), np.float32)
         self.ar_x = np.arange(rw, dtype=np.float32)
         self.ar_y = np.arange(rh, dtype=np.float32)
@@ -113,18 +115,20 @@ class Renderer:
         self.margin_w = max(1, round(0.05 * m.ri * self.ss))
 
     def _init_glints(self, rng: np.random.Generator) -> None:
-        k = min(self.w, self.h) / 240.0
         n = len(self.model.glints)
-        self.glint_sigma = rng.uniform(0.8, 1.9, n) * k * self.ss
+        self.glint_sigma = np.maximum(0.6, rng.uniform(0.025, 0.06, n) * self.model.ri) * self.ss
         self.glint_peak = rng.uniform(250.0, 450.0, n)
 
     def _init_post(self, rng: np.random.Generator) -> None:
         m = self.model
         self.vig = None
-        if m.vignette > 0:
+        if m.vignette > 0 or m.lighting > 0:
             cx = self.w / 2 + rng.uniform(-0.15, 0.15) * self.w
             cy = self.h / 2 + rng.uniform(-0.15, 0.15) * self.h
-            self.vig = texture.vignette_map((self.h, self.w), m.vignette, (cx, cy))
+            gain = texture.vignette_map((self.h, self.w), m.vignette, (cx, cy))
+            if m.lighting > 0:
+                gain *= 1.0 + np.float32(m.lighting) * texture.smooth_noise(rng, (self.h, self.w), (2, 2))
+            self.vig = np.maximum(gain, np.float32(0.25))
         self.noise = None
         if m.noise_sigma > 0:
             pad = 16
@@ -161,11 +165,13 @@ class Renderer:
         pts = np.round(self.to_r(poly) * _ONE).astype(np.int32)
         self.cv2.fillPoly(self.mask, [pts], 255, self.cv2.LINE_AA, _SHIFT)
         lo_xy, hi_xy = pts.min(axis=0) >> _SHIFT, pts.max(axis=0) >> _SHIFT
-        x0, y0 = max(0, int(lo_xy[0]) - 2), max(0, int(lo_xy[1]) - 2)
-        x1, y1 = min(self.rw, int(hi_xy[0]) + 3), min(self.rh, int(hi_xy[1]) + 3)
+        pad = int(0.5 * self.model.ri * self.ss) + 2  # room for the soft shading around the opening
+        x0, y0 = max(0, int(lo_xy[0]) - pad), max(0, int(lo_xy[1]) - pad)
+        x1, y1 = min(self.rw, int(hi_xy[0]) + pad + 1), min(self.rh, int(hi_xy[1]) + pad + 1)
         if x1 > x0 and y1 > y0:
             self.bb = (slice(y0, y1), slice(x0, x1))
             self.eye_r[self.bb] = self.sclera[self.bb]
+        self._poly = poly
 
     def _clip_box(self, c: np.ndarray, hx: float, hy: float) -> tuple[int, int, int, int] | None:
         """Box of half size (hx, hy) around render-px point ``c``, clipped to the lid box ``bb``."""
@@ -234,32 +240,48 @@ class Renderer:
             self.eye_r[y0:y1, x0:x1] += np.float32(peak) * np.exp((dx * dx + dy * dy) * np.float32(-0.5 / sig**2))
 
     def composite_lids(self, up: np.ndarray) -> None:
-        """Shade the eyeball under the upper lid, then blend eyeball and skin through the lid mask.
+        """Shade the eyeball (upper-lid shadow, darker near lids and corners) and the skin next to the margin,
+        then blend eyeball and skin through the lid mask (only inside the lid box ``bb``).
 
-        The soft shadow is drawn and blurred at a quarter of the output resolution, then resized up.
+        The soft fields are drawn and blurred at a quarter of the output resolution, then resized up.
         """
         self.work_r[...] = self.skin
         if self.bb is None:
             return
-        cv2, ri, bb = self.cv2, self.model.ri, self.bb
-        lo = self.shade_lo
-        lo.fill(0)
-        f = lo.shape[1] / self.w
+        ri, bb = self.model.ri, self.bb
+        f = self.shade_lo.shape[1] / self.w
+        sigma = max(0.5, 0.18 * ri * f)
+        # upper-lid shadow: the region above the lid curve moved down, blurred
         drop = np.array([0.0, 0.22 * ri])
         poly = np.concatenate([up + self.roll @ drop, [[up[-1, 0], -4 * self.h], [up[0, 0], -4 * self.h]]])
-        pts = np.round(((poly + 0.5) * f - 0.5) * _ONE).astype(np.int32)
-        cv2.fillPoly(lo, [pts], 255, cv2.LINE_AA, _SHIFT)
-        cv2.GaussianBlur(lo, (0, 0), max(0.5, 0.18 * ri * f), dst=lo)
-        shade = self.dark
-        cv2.resize(lo, (self.rw, self.rh), dst=shade, interpolation=cv2.INTER_LINEAR)
+        shade = self._soft(self.shade_lo, poly, f, sigma, self.dark)
+        # occlusion: the opening itself, blurred (eyeball darker near lids and corners, skin near the margin)
+        occl = self._soft(self.occl_lo, self._poly, f, sigma, self.occl_r)
         a, eye, work = self.alpha_r[bb], self.eye_r[bb], self.work_r[bb]
+        t = self.tmp_r[bb]
         np.multiply(shade[bb], np.float32(-0.45 / 255), out=a)
         a += 1.0
         eye *= a
+        np.multiply(occl[bb], np.float32(0.35 / 255), out=a)
+        a += np.float32(0.65)
+        eye *= a
+        np.multiply(occl[bb], np.float32(-0.15 / 255), out=t)
+        t += 1.0
+        work *= t
         np.multiply(self.mask[bb], np.float32(1 / 255), out=a)
         eye -= work
         eye *= a
         work += eye
+
+    def _soft(self, lo: np.ndarray, poly: np.ndarray, f: float, sigma: float, dst: np.ndarray) -> np.ndarray:
+        """Fill ``poly`` (output px) at the low resolution ``f``, blur by ``sigma``, resize into ``dst``."""
+        cv2 = self.cv2
+        lo.fill(0)
+        pts = np.round(((poly + 0.5) * f - 0.5) * _ONE).astype(np.int32)
+        cv2.fillPoly(lo, [pts], 255, cv2.LINE_AA, _SHIFT)
+        cv2.GaussianBlur(lo, (0, 0), sigma, dst=lo)
+        cv2.resize(lo, (self.rw, self.rh), dst=dst, interpolation=cv2.INTER_LINEAR)
+        return dst
 
     def draw_lashes(self, up: np.ndarray, lo: np.ndarray, openness: float) -> None:
         """Curved lashes (4-point polylines, 3 darkness groups) and the upper lid margin, blended dark."""

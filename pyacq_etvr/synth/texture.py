@@ -39,11 +39,13 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: tuple[
     return out
 
 
-def iris_texture(rng: np.random.Generator, size: int, level: float, extent: float) -> np.ndarray:
+def iris_texture(
+    rng: np.random.Generator, size: int, level: float, extent: float, contrast: float = 0.06
+) -> np.ndarray:
     """Square iris texture of ``size`` px covering iris-plane radii ``[-extent, extent]`` (iris radius = 1).
 
-    Mean grey ``level`` in the iris body; the limbus (radius 0.85-1) darkens to about 60 % of it and the
-    texture fades to a sclera-like grey past radius 1 (the renderer's alpha cuts it there).
+    Mean grey ``level`` in the iris body, fibre/crypt modulation ``contrast`` (relative sd); the limbus
+    (radius 0.85-1) darkens to about 60 % of it (the renderer's alpha cuts the texture past radius 1).
     """
     cv2 = _cv2()
     n_r, n_a = max(16, size // 2), 720
@@ -73,10 +75,10 @@ def iris_texture(rng: np.random.Generator, size: int, level: float, extent: floa
     tex = cv2.remap(
         fibres, ang.astype(np.float32), rmap.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
     )
-    collarette = 0.12 * np.exp(-(((rho - rng.uniform(0.4, 0.55)) / 0.06) ** 2))
+    collarette = 1.5 * contrast * np.exp(-(((rho - rng.uniform(0.4, 0.55)) / 0.06) ** 2))
     limbus = 1.0 - 0.4 * np.clip((rho - 0.82) / 0.18, 0, 1) ** 1.5
     profile = (1.0 + collarette) * limbus * (1.0 + 0.06 * (rho - 0.5))
-    out = level * profile * (1.0 + 0.06 * tex)
+    out = level * profile * (1.0 + contrast * tex)
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
