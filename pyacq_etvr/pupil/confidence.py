@@ -26,7 +26,7 @@ from pyacq_etvr.pupil.rays import RayFit
 FEATURES = ("support", "points", "rms", "contrast", "aspect", "shift", "inner", "outer", "dark", "size")
 
 #: intercept followed by one weight per feature (see the module docstring)
-WEIGHTS = np.array([-48.484, 3.845, 45.763, -4.588, -1.481, 6.485, -0.911, -1.178, -4.635, -6.874, 10.410])
+WEIGHTS = np.array([-47.581, 2.560, 46.796, -3.411, -2.018, 5.977, -0.884, -3.744, -4.751, -7.872, 10.901])
 
 
 def features(fit: RayFit, shift: float, short: int, frame_min: float) -> np.ndarray:
@@ -52,10 +52,10 @@ def features(fit: RayFit, shift: float, short: int, frame_min: float) -> np.ndar
 
 #: isotonic calibration of the logistic score: knots (score) and the measured share within 5 px there
 CAL_Z = np.array(
-    [-10.307, -5.961, -4.689, -4.103, -3.582, -2.973, -2.439, -1.843, -0.764, 0.316, 1.241, 2.136, 3.033, 3.682]
+    [-7.465, -5.467, -4.046, -3.409, -2.733, -2.085, -1.224, -0.147, 0.775, 1.500, 2.283, 2.862, 4.018, 4.967]
 )
 CAL_P = np.array(
-    [0.0, 0.0103, 0.0204, 0.0206, 0.0306, 0.0412, 0.0825, 0.1633, 0.3196, 0.5306, 0.6907, 0.8776, 0.9794, 1.0]
+    [0.0000, 0.0026, 0.0308, 0.0462, 0.0769, 0.1154, 0.2385, 0.4846, 0.6923, 0.7000, 0.8538, 0.9538, 0.9981, 1.0000]
 )
 
 

@@ -86,7 +86,7 @@ class DefaultDetector(Detector):
 
     def reset(self) -> None:
         """Forget the tracked pupil and the openness baseline."""
-        self._last: tuple[float, float, float] | None = None  # x, y, radius
+        self._last: tuple[float, float, float, np.ndarray] | None = None  # x, y, radius, conic
         self._support_base = 0.9
         self._frame_min = 0.0
         self.last_features: np.ndarray | None = None
@@ -99,7 +99,7 @@ class DefaultDetector(Detector):
         if hi - lo < MIN_CONTRAST:
             self._last = None
             return PupilResult.not_found(openness=None)
-        best: tuple[float, RayFit] | None = None
+        best = None
         if self.track and self._last is not None:
             best = self._refine(gray, *self._last)
         if best is None or best[0] < self.track_conf:
@@ -112,42 +112,58 @@ class DefaultDetector(Detector):
         if best is None or best[0] < self.min_conf:
             self._last = None
             return PupilResult.not_found(openness=0.0)
-        conf, fit = best
+        conf, fit, q = best
         ex, ey, ew, eh, ang = fit.ellipse
-        self._last = (ex, ey, 0.25 * (ew + eh)) if conf >= self.track_conf else None
+        self._last = (ex, ey, 0.25 * (ew + eh), q) if conf >= self.track_conf and q is not None else None
         return PupilResult(True, ex, ey, conf, fit.ellipse, self._openness(fit, conf))
 
-    def _refine(self, gray: np.ndarray, x: float, y: float, r: float) -> tuple[float, RayFit] | None:
-        """RANSAC ray passes from (x, y) until the centre settles, then a guided pass; (confidence, fit)."""
+    def _refine(
+        self, gray: np.ndarray, x: float, y: float, r: float, prior: np.ndarray | None = None
+    ) -> tuple[float, RayFit, np.ndarray | None] | None:
+        """Ray passes from (x, y): guided by ``prior`` (tracking) or RANSAC until the centre settles, then a
+        guided pass from the fitted centre. Returns (confidence, fit, conic relative to the fit's centre)."""
         h, w = gray.shape
         short = min(h, w)
         max_d = 2.2 * self.r_max * short
         q = None
-        for _ in range(self.n_pass):
+        n_pass = self.n_pass
+        if prior is not None:
+            res = self.rays.fit(gray, x, y, r, prior)
+            if res is not None and res[0].n_inliers >= 0.6 * self.rays.n_rays:
+                step = self._moved(res, x, y, w, h, max_d)
+                if step is not None:
+                    x, y, r, q, _ = step
+                    n_pass = 0
+        for _ in range(n_pass):
             res = self.rays.fit(gray, x, y, r)
-            if res is None:
+            step = None if res is None else self._moved(res, x, y, w, h, max_d)
+            if step is None:
                 return None
-            fit, q = res
-            ex, ey, ew, eh, _ = fit.ellipse
-            if not (0 <= ex < w and 0 <= ey < h) or max(ew, eh) > max_d:
-                return None
-            moved = math.hypot(ex - x, ey - y)
-            q = shift_conic(q, ex - x, ey - y)
-            if q is None:
-                return None
-            x, y, r = ex, ey, 0.25 * (ew + eh)
+            x, y, r, q, moved = step
             if moved < 0.5:
                 break
         res = self.rays.fit(gray, x, y, r, q)
         if res is None:
             return None
-        second = res[0]
+        second, q2 = res
         sx, sy, _, _, _ = second.ellipse
         if not (0 <= sx < w and 0 <= sy < h):
             return None
         shift = math.hypot(sx - x, sy - y)
         self.last_features = features(second, shift, short, self._frame_min)
-        return confidence(self.last_features), second
+        return confidence(self.last_features), second, shift_conic(q2, sx - x, sy - y)
+
+    @staticmethod
+    def _moved(res: tuple[RayFit, np.ndarray], x: float, y: float, w: int, h: int, max_d: float):
+        """Centre, radius and re-centred conic of a pass: (x, y, r, conic, distance moved) or None if implausible."""
+        fit, q = res
+        ex, ey, ew, eh, _ = fit.ellipse
+        if not (0 <= ex < w and 0 <= ey < h) or max(ew, eh) > max_d:
+            return None
+        q = shift_conic(q, ex - x, ey - y)
+        if q is None:
+            return None
+        return ex, ey, 0.25 * (ew + eh), q, math.hypot(ex - x, ey - y)
 
     def _openness(self, fit: RayFit, conf: float) -> float:
         """Visible share of the pupil edge relative to a running baseline of confident frames."""

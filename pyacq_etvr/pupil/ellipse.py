@@ -18,7 +18,13 @@ Conic = np.ndarray  # (..., 5): a, b, c, d, e of a x^2 + b xy + c y^2 + d x + e 
 
 def design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Design matrix rows (x^2, xy, y^2, x, y) for the conic model (shape (..., 5))."""
-    return np.stack((x * x, x * y, y * y, x, y), axis=-1)
+    m = np.empty((*x.shape, 5))
+    np.multiply(x, x, out=m[..., 0])
+    np.multiply(x, y, out=m[..., 1])
+    np.multiply(y, y, out=m[..., 2])
+    m[..., 3] = x
+    m[..., 4] = y
+    return m
 
 
 def fit_conic(x: np.ndarray, y: np.ndarray) -> Conic | None:
@@ -38,13 +44,29 @@ def is_ellipse(q: np.ndarray) -> np.ndarray:
     return (a > 0) & (c > 0) & (4 * a * c - b * b > 0)
 
 
-def sampson(q: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Sampson distance (px) of points (x, y) to conics q; q (H, 5), points (N,) -> (N, H)."""
-    one, zero = np.ones_like(x), np.zeros_like(x)
-    val = design(x, y) @ q.T - 1.0
-    gx = np.stack((2 * x, y, zero, one, zero), axis=-1) @ q.T
-    gy = np.stack((zero, x, 2 * y, zero, one), axis=-1) @ q.T
-    return np.abs(val) / np.sqrt(gx * gx + gy * gy + 1e-12)
+def sampson(q: np.ndarray, x: np.ndarray, y: np.ndarray, m: np.ndarray | None = None) -> np.ndarray:
+    """Sampson distance (px) of points (x, y) to conics q; q (H, 5), points (N,) -> (N, H).
+
+    ``m`` is the points' design matrix if already computed.
+    """
+    if m is None:
+        m = design(x, y)
+    val = m @ q.T
+    val -= 1.0
+    # gradient: (2a x + b y + d, b x + 2c y + e) = [2x, y, 1] . (a, b, d) and [x, 2y, 1] . (b, c, e)
+    g = np.empty((x.size, 3))
+    g[:, 0], g[:, 1], g[:, 2] = 2 * x, y, 1.0
+    gx = g @ q[:, (0, 1, 3)].T
+    g[:, 0], g[:, 1] = x, 2 * y
+    gy = g @ q[:, (1, 2, 4)].T
+    gx *= gx
+    gy *= gy
+    gx += gy
+    gx += 1e-12
+    np.sqrt(gx, out=gx)
+    np.abs(val, out=val)
+    val /= gx
+    return val
 
 
 def conic_to_ellipse(q: np.ndarray) -> tuple[float, float, float, float, float] | None:
@@ -103,7 +125,7 @@ class Ransac:
         if sol.shape[0] == 0:
             return None
         tol = self.tol
-        dist = np.minimum(sampson(sol, x, y), tol)  # (N, H)
+        dist = np.minimum(sampson(sol, x, y, design(x, y)), tol)  # (N, H)
         score = (dist < tol).sum(axis=0) - dist.sum(axis=0) / (tol * n)
         best = int(np.argmax(score))
         mask = dist[:, best] < tol

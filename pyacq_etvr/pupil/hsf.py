@@ -111,9 +111,11 @@ class HaarSurround:
         c = (s - 1) / 2.0
         for _, xx, yy, r, m_in, val in found:
             x, y = ox + xx * s + c, oy + yy * s + c
-            if any((x - o.x) ** 2 + (y - o.y) ** 2 < (0.8 * max(o.r, r * s)) ** 2 for o in out):
+            rad = 1.4 * r * s  # box half-size r ~ 0.7 pupil radius
+            # suppress a weaker candidate at the same place and a similar scale (a pupil inside an iris stays)
+            if any((x - o.x) ** 2 + (y - o.y) ** 2 < (0.8 * max(o.r, rad)) ** 2 and 0.5 < o.r / rad < 2 for o in out):
                 continue
-            out.append(Coarse(x, y, 1.4 * r * s, m_in, m_in + val, val))  # box half-size r ~ 0.7 radius
+            out.append(Coarse(x, y, rad, m_in, m_in + val, val))
             if len(out) >= k:
                 break
         return out

@@ -63,8 +63,8 @@ class RayCaster:
         if surround - pupil < 4:
             return None
         level = 0.5 * (pupil + surround)
-        inner_std = float(np.minimum(polar[:, :k_in], level).std())
-        outer_std = float(polar[:, k_out0:k_out1].mean(axis=1).std())
+        inner_std = float(cv2.meanStdDev(np.minimum(polar[:, :k_in], level))[1][0, 0])
+        outer_std = float(cv2.meanStdDev(cv2.reduce(polar[:, k_out0:k_out1], 1, cv2.REDUCE_AVG))[1][0, 0])
         glint_level = surround + 0.5 * (255.0 - surround)
         below = polar < level
         started = np.maximum.accumulate(below, axis=1)
