@@ -24,6 +24,23 @@ CASES = [
     ("local_and_remote_nodes.py", ["remote-remote"], r"remote viewer: .*'frames_shown': [1-9]"),
     ("camera_viewer.py", [], r"viewer: .*'frames_shown': [1-9][\s\S]*pupil drawn: \{.*'found': True"),
     ("custom_rpc_client.py", [], r"Available node types: .*NoiseGenerator[\s\S]*custom RPC client: done"),
+    (
+        "eye_pipeline_osc.py",
+        ["--duration", "4", "--scheme", "vrcft-v2"],
+        r"left: .*calibrated=True[\s\S]*right: .*calibrated=True[\s\S]*"
+        r"OSC received \(vrcft-v2\): .*'/avatar/parameters/v2/EyeLeftX': [1-9]",
+    ),
+    (
+        "record_and_replay.py",
+        ["--seconds", "2"],
+        r"read back: [1-9]\d* frames \(240, 240\) uint8[\s\S]*replay: .*'state': 'finished'[\s\S]*"
+        r"[1-9]\d* frames detected in both runs, median difference 0\.0\d\d px",
+    ),
+    (
+        "remote_headset_host.py",
+        ["--seconds", "2"],
+        r"a client without keys gets an answer: False[\s\S]*received [1-9]\d* pupil records from the headset",
+    ),
 ]
 
 # examples written against parts that have not landed yet: script -> what it waits for
