@@ -226,10 +226,12 @@ class RawRecorder(Node):
     (it must not exist or be empty: ConfigError) and writes the headers; ``start()`` records.
 
     Threading: one worker thread per stream writes each chunk as it arrives. A recorder that falls behind
-    says so: chunks whose index jumps over missing samples (lost upstream, e.g. ZeroMQ's high-water mark)
-    are counted in ``stats()[name]['gaps']`` / ``'missing'``, chunks written more than ``lag_warning_s``
-    after their capture time in ``'late'``, each with a (rate-limited) warning in the log. ``stop()`` writes
-    the chunks still queued before returning.
+    says so: chunks lost in transit (the stream's sequence numbers jump, e.g. ZeroMQ's high-water mark was
+    hit because writing is too slow) are counted in ``stats()[name]['dropped']``, chunks written more than
+    ``lag_warning_s`` after their capture time in ``'late'``, each with a (rate-limited) warning in the log.
+    Index jumps are counted too (``'gaps'``, ``'missing'`` samples) without a warning: a latest-frame
+    producer such as the pupil detector skips indices by design. ``stop()`` writes the chunks still queued
+    before returning.
     """
 
     _input_specs: dict[str, dict[str, Any]] = {}
@@ -264,7 +266,9 @@ class RawRecorder(Node):
         names = list(self.inputs)
         create_recording_folder(self.dirname, names)
         self._writers = {n: RawStreamWriter(self.dirname, n, self.inputs[n].params) for n in names}
-        self._counts = {n: {"gaps": 0, "missing": 0, "late": 0, "next": None, "warned_ns": 0} for n in names}
+        self._counts = {
+            n: {"gaps": 0, "missing": 0, "late": 0, "dropped": 0, "next": None, "warned_ns": 0} for n in names
+        }
         self._workers = [InputWorker(self.inputs[n], self._writer_cb(n), f"{self._label} {n}") for n in names]
 
     def _writer_cb(self, name: str) -> Any:
@@ -275,11 +279,14 @@ class RawRecorder(Node):
             writer.write(index, ts, data)
             expected = c["next"]
             c["next"] = index
-            problem = None
-            if expected is not None and index - data.shape[0] > expected:
-                c["gaps"] += 1
+            if expected is not None and index - data.shape[0] > expected:  # informational: a latest-frame
+                c["gaps"] += 1  # producer (pupil detector) skips indices by design
                 c["missing"] += index - data.shape[0] - expected
-                problem = f"{index - data.shape[0] - expected} samples missing before index {index}"
+            problem = None
+            dropped = self.inputs[name].stats().get("dropped", 0)
+            if dropped > c["dropped"]:
+                problem = f"{dropped - c['dropped']} chunks lost in transit (the recorder fell behind)"
+                c["dropped"] = dropped
             now = time.monotonic_ns()
             if now - ts > self.lag_warning_ns:
                 c["late"] += 1
@@ -296,7 +303,7 @@ class RawRecorder(Node):
         for n, w in getattr(self, "_writers", {}).items():
             c = self._counts[n]
             out[n] = {"chunks": w.chunks, "samples": w.samples, "bytes": w.bytes, "gaps": c["gaps"]}
-            out[n].update(missing=c["missing"], late=c["late"], dropped=self.inputs[n].stats().get("dropped", 0))
+            out[n].update(missing=c["missing"], late=c["late"], dropped=c["dropped"])
         return out
 
     def _start(self) -> None:

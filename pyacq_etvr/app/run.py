@@ -1,0 +1,138 @@
+"""``pyacq-etvr run``: two eye cameras in, gaze and eyelids out over OSC, supervised.
+
+The default run needs nothing but this package: two synthetic eye cameras, OSC to 127.0.0.1:9000 (VRChat's
+native eye-tracking addresses), OSC control on 127.0.0.1:9001. With no stored calibration each eye calibrates
+itself automatically over the first ``calibration.auto_sweep_s`` seconds (8 s; the synthetic eyes look around
+like a user doing a sweep); until then the eye is reported uncalibrated and no look values are sent for it
+(lids are). Send ``/avatar/parameters/etvr_recalibrate`` (bool true) to run a new sweep
+(``calibration.sweep_s``, 15 s) and ``/avatar/parameters/etvr_recenter`` while looking straight ahead.
+
+Exit status: 0 after ``--duration`` or Ctrl-C / SIGTERM (clean stop: every process reaped, a summary printed),
+2 for a bad configuration (nothing started), 1 if the pipeline could not be built or failed.
+See :mod:`pyacq_etvr.app.config` for the options and ``pyacq-etvr config --example`` for the TOML file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from pyacq_etvr.app.config import AppConfig, add_arguments, build_config
+from pyacq_etvr.app.status import StatusPrinter, format_status, format_summary
+from pyacq_etvr.app.supervisor import Supervisor
+from pyacq_etvr.core.errors import ConfigError
+
+log = logging.getLogger("pyacq_etvr.run")
+
+
+class _Stop(Exception):
+    """Raised by the SIGTERM handler to unwind the main loop like Ctrl-C."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pyacq-etvr run", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    p.add_argument("--plain", action="store_true", help="plain status lines even on a terminal")
+    return p
+
+
+def _setup_logging(verbose: int) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(h)
+    root.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = _parser().parse_args(argv)
+    try:
+        cfg = build_config(ns)
+    except ConfigError as exc:
+        print(f"pyacq-etvr run: error: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(ns.verbose)
+    return run(cfg, StatusPrinter(tty=False if ns.plain else None))
+
+
+def run(cfg: AppConfig, printer: StatusPrinter) -> int:
+    """Run the configured pipeline until ``cfg.run.duration`` or a stop signal. Returns the exit status."""
+    control = None
+    if cfg.control.enabled:
+        from pyacq_etvr.nodes.osc import OscControlServer
+
+        events = {"recenter": threading.Event(), "recalibrate": threading.Event()}
+        try:
+            control = OscControlServer(
+                events["recenter"].set, events["recalibrate"].set, host=cfg.control.host, port=cfg.control.port
+            )
+        except ConfigError as exc:
+            print(f"pyacq-etvr run: error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        events = {}
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    sup = Supervisor(cfg)
+    t0 = time.monotonic()
+    status = 0
+    try:
+        sup.start()
+        if control is not None:
+            control.start()
+        print(f"pyacq-etvr run: started ({', '.join(cfg.eyes())} eye; OSC {cfg.osc.scheme} to "
+              f"{cfg.osc.host}:{cfg.osc.port}{f'; control on port {control.port}' if control else ''})",
+              flush=True)  # fmt: skip
+        _loop(cfg, sup, events, printer, t0)
+    except (KeyboardInterrupt, _Stop):
+        pass
+    except Exception as exc:
+        log.exception("pyacq-etvr run failed")
+        print(f"pyacq-etvr run: error: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        snapshot = sup.last_status
+        try:
+            if control is not None:
+                control.stop()
+        finally:
+            sup.close()
+            signal.signal(signal.SIGTERM, old_term)
+        printer.finish(format_summary(snapshot, time.monotonic() - t0))
+    return status
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Stop()
+
+
+def _loop(cfg: AppConfig, sup: Supervisor, events: dict[str, Any], printer: StatusPrinter, t0: float) -> None:
+    next_status = time.monotonic()
+    end = t0 + cfg.run.duration if cfg.run.duration > 0 else float("inf")
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            return
+        sup.tick()
+        if events and events["recenter"].is_set():
+            events["recenter"].clear()
+            log.warning("OSC control: recenter -> %s", sup.pipeline.recenter())
+        if events and events["recalibrate"].is_set():
+            events["recalibrate"].clear()
+            sup.pipeline.recalibrate()
+            log.warning("OSC control: recalibration sweep started (%.1f s)", cfg.calibration.sweep_s)
+        if now >= next_status:
+            printer.show(format_status(sup.refresh_status(), now - t0))
+            next_status = now + cfg.run.status_interval
+        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
