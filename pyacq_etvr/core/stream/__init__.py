@@ -11,9 +11,12 @@ from .inputstream import InputStream
 from .outputstream import DEFAULT_PARAMS, OutputStream
 from .plaindata import PlainDataReceiver, PlainDataSender
 from .ringbuffer import RingBuffer
+from .sharedmem import SharedMemReceiver, SharedMemSender
+from .shm import cleanup_stale_segments
 from .transfermode import DataReceiver, DataSender, TransferModeRegistry, transfermodes
 
 transfermodes.register("plaindata", PlainDataSender, PlainDataReceiver)
+transfermodes.register("sharedmem", SharedMemSender, SharedMemReceiver)
 
 #: pyacq name of the transfer mode registry.
 all_transfermodes = transfermodes
@@ -27,7 +30,10 @@ __all__ = [
     "PlainDataReceiver",
     "PlainDataSender",
     "RingBuffer",
+    "SharedMemReceiver",
+    "SharedMemSender",
     "TransferModeRegistry",
     "all_transfermodes",
+    "cleanup_stale_segments",
     "transfermodes",
 ]
