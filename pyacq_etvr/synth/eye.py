@@ -152,12 +152,12 @@ class SyntheticEye:
     def _draw(self, out: np.ndarray) -> np.void:
         r, tr = self.renderer, self.trajectory
         m, iris_c, pupil_c, rp, apex, gaze_dy = self._pose
-        up, lo, gap = r.lid_polygon(tr.openness, gaze_dy)
-        r.draw_lid_mask(up, lo, gap)
+        r.prepare_lids(tr.openness, gaze_dy)
+        r.begin_eye()
         frac = r.draw_iris(m, iris_c, pupil_c, rp)
         r.draw_glints(apex, iris_c, m)
-        r.composite_lids(up)
-        r.draw_lashes(up, lo, tr.openness)
+        r.composite_lids()
+        r.draw_lashes()
         prev = pupil_c if self._prev_pupil is None else self._prev_pupil
         r.post(out, pupil_c - prev, iris_c, self.frame_rng)
         visible = frac >= VISIBLE_MIN_FRACTION

@@ -68,7 +68,13 @@ class Renderer:
         self.eye_r = np.empty((rh, rw), np.float32)
         self.bb: tuple[slice, slice] | None = None
         self.tmp_r = np.empty((rh, rw), np.float32)
-        self.alpha_r = np.empty((rh, rw), np.float32)
+        # lid-state fields (valid inside bb / lash_box), recomputed only when the quantised lid state changes
+        self.alpha_r = np.empty((rh, rw), np.float32)  # lid opening coverage 0..1
+        self.eye_gain = np.empty((rh, rw), np.float32)  # shading of the eyeball under lids / in corners
+        self.skin_shaded = np.empty((rh, rw), np.float32)  # skin darkened next to the margin
+        self.lash_alpha = np.empty((rh, rw), np.float32)  # lash / margin coverage 0..1
+        self.lash_box: tuple[slice, slice] | None = None
+        self._lid_key: tuple[int, int] | None = None
         self.mask = np.zeros((rh, rw), np.uint8)
         self.dark = np.zeros((rh, rw), np.uint8)
         self.shade_lo = np.zeros((max(16, height // 4), max(16, width // 4)), np.uint8)
@@ -170,7 +176,6 @@ class Renderer:
         x1, y1 = min(self.rw, int(hi_xy[0]) + pad + 1), min(self.rh, int(hi_xy[1]) + pad + 1)
         if x1 > x0 and y1 > y0:
             self.bb = (slice(y0, y1), slice(x0, x1))
-            self.eye_r[self.bb] = self.sclera[self.bb]
         self._poly = poly
 
     def _clip_box(self, c: np.ndarray, hx: float, hy: float) -> tuple[int, int, int, int] | None:
@@ -239,39 +244,62 @@ class Renderer:
             dy = (self.ar_y[y0:y1] - np.float32(c[1]))[:, None]
             self.eye_r[y0:y1, x0:x1] += np.float32(peak) * np.exp((dx * dx + dy * dy) * np.float32(-0.5 / sig**2))
 
-    def composite_lids(self, up: np.ndarray) -> None:
-        """Shade the eyeball (upper-lid shadow, darker near lids and corners) and the skin next to the margin,
-        then blend eyeball and skin through the lid mask (only inside the lid box ``bb``).
+    def prepare_lids(self, openness: float, gaze_dy: float) -> None:
+        """Make the lid-state fields current for (openness, gaze_dy) quantised to 1/400 and 1/4 px.
+
+        During fixations the lids do not move, so the mask, the shading gains and the lash coverage are
+        reused from the previous frame (the lid drawn is off by < 0.1 px; the published truth is exact).
+        """
+        key = (round(openness * 400), round(gaze_dy * 4))
+        if key == self._lid_key:
+            return
+        self._lid_key = key
+        openness, gaze_dy = key[0] / 400, key[1] / 4
+        up, lo, gap = self.lid_polygon(openness, gaze_dy)
+        self.draw_lid_mask(up, lo, gap)
+        if self.bb is not None:
+            self._lid_fields(up)
+        self._lash_field(up, lo, openness)
+
+    def begin_eye(self) -> None:
+        """Start the eyeball layer of a frame (sclera inside the lid box)."""
+        if self.bb is not None:
+            self.eye_r[self.bb] = self.sclera[self.bb]
+
+    def _lid_fields(self, up: np.ndarray) -> None:
+        """Opening coverage, eyeball gain (upper-lid shadow x occlusion near lids and corners), shaded skin.
 
         The soft fields are drawn and blurred at a quarter of the output resolution, then resized up.
         """
-        self.work_r[...] = self.skin
-        if self.bb is None:
-            return
         ri, bb = self.model.ri, self.bb
         f = self.shade_lo.shape[1] / self.w
         sigma = max(0.5, 0.18 * ri * f)
-        # upper-lid shadow: the region above the lid curve moved down, blurred
-        drop = np.array([0.0, 0.22 * ri])
+        drop = np.array([0.0, 0.22 * ri])  # the shadow: the region above the lid curve moved down, blurred
         poly = np.concatenate([up + self.roll @ drop, [[up[-1, 0], -4 * self.h], [up[0, 0], -4 * self.h]]])
-        shade = self._soft(self.shade_lo, poly, f, sigma, self.dark)
-        # occlusion: the opening itself, blurred (eyeball darker near lids and corners, skin near the margin)
-        occl = self._soft(self.occl_lo, self._poly, f, sigma, self.occl_r)
-        a, eye, work = self.alpha_r[bb], self.eye_r[bb], self.work_r[bb]
-        t = self.tmp_r[bb]
-        np.multiply(shade[bb], np.float32(-0.45 / 255), out=a)
-        a += 1.0
-        eye *= a
-        np.multiply(occl[bb], np.float32(0.35 / 255), out=a)
-        a += np.float32(0.65)
-        eye *= a
-        np.multiply(occl[bb], np.float32(-0.15 / 255), out=t)
-        t += 1.0
-        work *= t
-        np.multiply(self.mask[bb], np.float32(1 / 255), out=a)
-        eye -= work
-        eye *= a
-        work += eye
+        shade = self._soft(self.shade_lo, poly, f, sigma, self.dark)[bb]
+        occl = self._soft(self.occl_lo, self._poly, f, sigma, self.occl_r)[bb]
+        gain, t, sk = self.eye_gain[bb], self.tmp_r[bb], self.skin_shaded[bb]
+        np.multiply(shade, np.float32(-0.45 / 255), out=gain)
+        gain += 1.0
+        np.multiply(occl, np.float32(0.35 / 255), out=t)
+        t += np.float32(0.65)
+        gain *= t
+        np.multiply(occl, np.float32(-0.15 / 255), out=sk)
+        sk += 1.0
+        sk *= self.skin[bb]
+        np.multiply(self.mask[bb], np.float32(1 / 255), out=self.alpha_r[bb])
+
+    def composite_lids(self) -> None:
+        """Blend the shaded eyeball and the skin through the lid opening into ``work_r``."""
+        self.work_r[...] = self.skin
+        bb = self.bb
+        if bb is None:
+            return
+        eye, sk = self.eye_r[bb], self.skin_shaded[bb]
+        eye *= self.eye_gain[bb]
+        eye -= sk
+        eye *= self.alpha_r[bb]
+        np.add(eye, sk, out=self.work_r[bb])
 
     def _soft(self, lo: np.ndarray, poly: np.ndarray, f: float, sigma: float, dst: np.ndarray) -> np.ndarray:
         """Fill ``poly`` (output px) at the low resolution ``f``, blur by ``sigma``, resize into ``dst``."""
@@ -283,9 +311,9 @@ class Renderer:
         cv2.resize(lo, (self.rw, self.rh), dst=dst, interpolation=cv2.INTER_LINEAR)
         return dst
 
-    def draw_lashes(self, up: np.ndarray, lo: np.ndarray, openness: float) -> None:
-        """Curved lashes (4-point polylines, 3 darkness groups) and the upper lid margin, blended dark."""
-        cv2, m, ss = self.cv2, self.model, self.ss
+    def _lash_field(self, up: np.ndarray, lo: np.ndarray, openness: float) -> None:
+        """Coverage of the curved lashes (4-point polylines, 4 darkness groups) and the upper lid margin."""
+        cv2, ss = self.cv2, self.ss
         d = self.dark
         d.fill(0)
         i, w = self.lash_idx, self.lash_w
@@ -298,14 +326,11 @@ class Renderer:
         perp = perp @ self.roll.T
         # point k of lash j: root + f_k L_j dir_j + curl_j f_k^2 L_j perp_j, in render px, fixed point
         pts = self.lash_pts
-        np.multiply(
-            lid[:, None, :] + self.lash_f1 * dirn[:, None, :] + self.lash_f2 * perp[:, None, :] + 0.5,
-            ss * _ONE,
-            out=self.lash_tmp,
-        )
-        self.lash_tmp -= 0.5 * _ONE
-        np.rint(self.lash_tmp, out=self.lash_tmp)
-        pts[...] = self.lash_tmp
+        tmp = self.lash_tmp
+        np.multiply(lid[:, None, :] + self.lash_f1 * dirn[:, None, :] + self.lash_f2 * perp[:, None, :] + 0.5,
+                    ss * _ONE, out=tmp)  # fmt: skip
+        tmp -= 0.5 * _ONE
+        pts[...] = np.rint(tmp)
         th = max(1, round(0.6 * ss * min(self.w, self.h) / 240))
         for group, colour in ((0, 255), (1, 210), (2, 160), (3, 120)):
             sel = self.lash_group == group
@@ -318,13 +343,18 @@ class Renderer:
         pad = max(th, self.margin_w) + 2
         x0, y0 = max(0, int(lo_xy[0]) - pad), max(0, int(lo_xy[1]) - pad)
         x1, y1 = min(self.rw, int(hi_xy[0]) + pad + 1), min(self.rh, int(hi_xy[1]) + pad + 1)
-        if x1 <= x0 or y1 <= y0:
+        self.lash_box = (slice(y0, y1), slice(x0, x1)) if x1 > x0 and y1 > y0 else None
+        if self.lash_box is not None:
+            np.multiply(d[self.lash_box], np.float32(1 / 255), out=self.lash_alpha[self.lash_box])
+
+    def draw_lashes(self) -> None:
+        """Blend the lash coverage toward the lash grey level."""
+        box = self.lash_box
+        if box is None:
             return
-        box = (slice(y0, y1), slice(x0, x1))
-        a, tmp, work = self.alpha_r[box], self.tmp_r[box], self.work_r[box]
-        np.multiply(d[box], np.float32(1 / 255), out=a)
-        np.subtract(work, np.float32(m.lash_level), out=tmp)
-        tmp *= a
+        tmp, work = self.tmp_r[box], self.work_r[box]
+        np.subtract(work, np.float32(self.model.lash_level), out=tmp)
+        tmp *= self.lash_alpha[box]
         work -= tmp
 
     # ------------------------------------------------------------------ post-processing
