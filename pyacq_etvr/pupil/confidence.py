@@ -26,7 +26,7 @@ from pyacq_etvr.pupil.rays import RayFit
 FEATURES = ("support", "points", "rms", "contrast", "aspect", "shift", "inner", "outer", "dark", "size")
 
 #: intercept followed by one weight per feature (see the module docstring)
-WEIGHTS = np.array([-47.581, 2.560, 46.796, -3.411, -2.018, 5.977, -0.884, -3.744, -4.751, -7.872, 10.901])
+WEIGHTS = np.array([-33.616, 5.177, 29.165, -2.212, -2.788, 8.247, -0.049, -1.289, -4.589, -9.302, 13.458])
 
 
 def features(fit: RayFit, shift: float, short: int, frame_min: float) -> np.ndarray:
@@ -52,10 +52,26 @@ def features(fit: RayFit, shift: float, short: int, frame_min: float) -> np.ndar
 
 #: isotonic calibration of the logistic score: knots (score) and the measured share within 5 px there
 CAL_Z = np.array(
-    [-7.465, -5.467, -4.046, -3.409, -2.733, -2.085, -1.224, -0.147, 0.775, 1.500, 2.283, 2.862, 4.018, 4.967]
+    [-19.866, -10.045, -7.022, -5.535, -4.316, -3.559, -2.737, -1.618, -0.124, 1.449, 2.638, 3.670, 4.325, 4.943, 5.952]
 )
 CAL_P = np.array(
-    [0.0000, 0.0026, 0.0308, 0.0462, 0.0769, 0.1154, 0.2385, 0.4846, 0.6923, 0.7000, 0.8538, 0.9538, 0.9981, 1.0000]
+    [
+        0.0000,
+        0.0008,
+        0.0037,
+        0.0100,
+        0.0124,
+        0.0150,
+        0.0498,
+        0.1546,
+        0.5199,
+        0.7855,
+        0.8831,
+        0.9776,
+        0.9950,
+        0.9988,
+        0.9994,
+    ]
 )
 
 

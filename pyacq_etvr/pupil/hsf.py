@@ -53,12 +53,12 @@ class HaarSurround:
         self.coarse_size, self.n_radii = coarse_size, n_radii
         self._radii_cache: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
 
-    def _radii(self, short: int, s: int) -> list[tuple[int, int, float]]:
-        """(inner, outer half-size, ring-mean factor) per radius for this image size (cached)."""
-        key = (short, s)
+    def _radii(self, lo: float, hi: float, s: int) -> list[tuple[int, int, float]]:
+        """(inner, outer half-size, ring-mean factor) per radius for pupil radii lo..hi px at scale s (cached)."""
+        key = (round(lo, 1), round(hi, 1), s)
         if key not in self._radii_cache:
-            rmin = max(1.0, self.r_min * short / s)
-            rmax = max(rmin, self.r_max * short / s)
+            rmin = max(1.0, lo / 1.4 / s)
+            rmax = max(rmin, hi / 1.4 / s)
             out = []
             for r in sorted({int(round(v)) for v in np.geomspace(rmin, rmax, self.n_radii)}):
                 ro = max(r + 1, int(round(self.surround * r)))
@@ -72,8 +72,20 @@ class HaarSurround:
         cands = self.candidates(gray, roi, 1)
         return cands[0] if cands else None
 
-    def candidates(self, gray: np.ndarray, roi: tuple[int, int, int, int] | None = None, k: int = 4) -> list[Coarse]:
-        """Up to ``k`` distinct dark discs, strongest first (local maxima of the HSF response over radii)."""
+    def candidates(
+        self,
+        gray: np.ndarray,
+        roi: tuple[int, int, int, int] | None = None,
+        k: int = 4,
+        radii: tuple[float, float] | None = None,
+        dark_weight: float | None = None,
+        coarse_size: int | None = None,
+    ) -> list[Coarse]:
+        """Up to ``k`` distinct dark discs, strongest first (local maxima of the HSF response over radii).
+
+        ``radii`` (px) defaults to ``r_min``..``r_max`` of the shorter image side; ``dark_weight`` and
+        ``coarse_size`` default to the instance's.
+        """
         import cv2
 
         h, w = gray.shape
@@ -85,18 +97,20 @@ class HaarSurround:
             img = gray[y0:y1, x0:x1]
             ox, oy = x0, y0
         ih, iw = img.shape
-        s = max(1, int(math.ceil(max(ih, iw) / self.coarse_size)))
+        s = max(1, int(math.ceil(max(ih, iw) / (coarse_size or self.coarse_size))))
+        dw = self.dark_weight if dark_weight is None else dark_weight
+        lo, hi = radii if radii is not None else (self.r_min * short, self.r_max * short)
         # bilinear at an integer factor averages 2x2 of every s x s block: enough before box filtering
         small = img if s == 1 else cv2.resize(img, (iw // s, ih // s), interpolation=cv2.INTER_LINEAR)
         sh, sw = small.shape
         if sh < 4 or sw < 4:
             return []
         found: list[tuple[float, int, int, int, float, float]] = []
-        for r, ro, factor in self._radii(short, s):
+        for r, ro, factor in self._radii(lo, hi, s):
             inner = cv2.boxFilter(small, cv2.CV_32F, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REPLICATE)
             outer = cv2.boxFilter(small, cv2.CV_32F, (2 * ro + 1, 2 * ro + 1), borderType=cv2.BORDER_REPLICATE)
             # (ring - inner) - dark_weight * inner: a dark pupil beats the larger, lighter iris disc
-            diff = cv2.addWeighted(outer, factor, inner, -(factor + self.dark_weight), 0.0)
+            diff = cv2.addWeighted(outer, factor, inner, -(factor + dw), 0.0)
             for _ in range(k if k > 1 else 1):
                 _, val, _, (xx, yy) = cv2.minMaxLoc(diff)
                 m_in = float(inner[yy, xx])
@@ -111,7 +125,7 @@ class HaarSurround:
         c = (s - 1) / 2.0
         for _, xx, yy, r, m_in, val in found:
             x, y = ox + xx * s + c, oy + yy * s + c
-            rad = 1.4 * r * s  # box half-size r ~ 0.7 pupil radius
+            rad = 1.4 * r * s  # box half-size r ~ 0.7 pupil radius (see _radii)
             # suppress a weaker candidate at the same place and a similar scale (a pupil inside an iris stays)
             if any((x - o.x) ** 2 + (y - o.y) ** 2 < (0.8 * max(o.r, rad)) ** 2 and 0.5 < o.r / rad < 2 for o in out):
                 continue
@@ -119,6 +133,17 @@ class HaarSurround:
             if len(out) >= k:
                 break
         return out
+
+    def nested(self, gray: np.ndarray, outer: Coarse, k: int = 2) -> list[Coarse]:
+        """Pupil candidates inside a large dark disc (an iris): local HSF, contrast only, radii 0.15-0.6 R."""
+        h, w = gray.shape
+        half = int(outer.r * 1.1) + 2
+        x0, y0 = max(0, int(outer.x) - half), max(0, int(outer.y) - half)
+        x1, y1 = min(w, int(outer.x) + half + 1), min(h, int(outer.y) + half + 1)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return []
+        lo = max(self.r_min * min(h, w), 0.15 * outer.r)
+        return self.candidates(gray, (x0, y0, x1, y1), k, (lo, 0.6 * outer.r), 0.0, 48)
 
 
 def refine_blob(gray: np.ndarray, c: Coarse, margin: float = 0.5) -> tuple[float, float, tuple, float] | None:

@@ -35,7 +35,12 @@ class RayFit:
 class RayCaster:
     """Casts ``n_rays`` rays and fits an ellipse (scratch state reused; not thread-safe)."""
 
-    def __init__(self, n_rays: int = 64, tol: float = 1.0, n_hyp: int = 48, seed: int = 0) -> None:
+    def __init__(
+        self, n_rays: int = 64, tol: float = 1.0, n_hyp: int = 48, seed: int = 0, edge: str = "gradient"
+    ) -> None:
+        self.edge = edge
+        self.keep_debug = False  # keep the last edge points in ``debug`` (for overlays)
+        self.debug: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.n_rays, self.tol = n_rays, tol
         self.ransac = Ransac(n_hyp, tol, seed)
         self._rows = np.arange(n_rays)
@@ -79,9 +84,11 @@ class RayCaster:
         if ok.sum() < 8:
             return None
         rows, j = rows[ok], j[ok]
-        v0, v1 = polar[rows, j - 1], polar[rows, j]
-        frac = (level - v0) / np.maximum(v1 - v0, 1e-3)
-        rad = (j - 1 + frac) * step
+        if self.edge == "gradient":
+            rad = _gradient_edge(polar, rows, j, n_s) * step
+        else:
+            v0, v1 = polar[rows, j - 1], polar[rows, j]
+            rad = (j - 1 + (level - v0) / np.maximum(v1 - v0, 1e-3)) * step
         px, py = rad * self.cos[rows], rad * self.sin[rows]
         if prior is None:
             res = self.ransac.fit(px, py)
@@ -98,6 +105,7 @@ class RayCaster:
             return None
         ex, ey, ew, eh, ang = ell
         n_in = int(mask.sum())
+        self.debug = (px + cx, py + cy, mask) if self.keep_debug else None
         rms = float(np.sqrt(np.mean(sampson(q[None], px[mask], py[mask]) ** 2)))
         fit = RayFit(
             (ex + cx, ey + cy, ew, eh, ang),
@@ -111,6 +119,22 @@ class RayCaster:
             outer_std,
         )
         return fit, q
+
+
+_W = np.arange(-3, 4)  # samples around the midpoint crossing searched for the steepest rise
+
+
+def _gradient_edge(polar: np.ndarray, rows: np.ndarray, j: np.ndarray, n_s: int) -> np.ndarray:
+    """Sub-sample position of the steepest rise within +-3 samples of each crossing (parabolic peak)."""
+    idx = np.clip(j[:, None] + _W, 1, n_s - 2)
+    r2 = rows[:, None]
+    d = polar[r2, idx + 1] - polar[r2, idx - 1]
+    m = np.clip(np.argmax(d, axis=1), 1, _W.size - 2)
+    k = np.arange(rows.size)
+    d0, d1, d2 = d[k, m - 1], d[k, m], d[k, m + 1]
+    den = d0 - 2 * d1 + d2
+    off = np.where(den < -1e-6, 0.5 * (d0 - d2) / np.where(den < -1e-6, den, -1.0), 0.0)
+    return idx[k, m] + np.clip(off, -0.5, 0.5)
 
 
 def _quantile(a: np.ndarray, q: float) -> float:
