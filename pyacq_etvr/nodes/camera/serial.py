@@ -9,8 +9,9 @@ Latest-frame semantics: after draining the port only the newest complete frame i
 complete frames are counted as ``dropped``. When more than ``backlog_limit`` bytes (default 32 KiB) of
 complete frames were waiting, this is counted as a backlog flush (stale frames are worse than missing
 ones). ``dropped`` = stale frames skipped + frames cut short. A pty or USB driver only buffers a few
-KiB, so when one read returns a full kernel buffer the reader keeps draining while bytes keep coming
-(waiting a few ms at most), which is how a backlog becomes visible.
+KiB, so when one read returns a full kernel buffer (the sender is ahead of us) the reader keeps draining
+while bytes keep coming, for at most ``drain_wait`` (10 ms) per read: the blocked sender refills the
+buffer within microseconds, so this only costs time when a burst ends exactly on a full buffer.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ HEADER_LEN = 6  # magic + uint16 length
 BACKLOG_LIMIT = 32 * 1024
 #: A single read returning at least this many bytes means the kernel buffer was full: keep draining.
 FULL_READ = 4000
-DRAIN_WAIT = 0.005
+DRAIN_WAIT = 0.01
 MAX_DRAIN = 1024 * 1024
 
 
@@ -97,9 +98,15 @@ class SerialSource(FrameSource):
     kind = "serial"
 
     def __init__(
-        self, port: str, baudrate: int = 3_000_000, reduce: int = 1, backlog_limit: int = BACKLOG_LIMIT
+        self,
+        port: str,
+        baudrate: int = 3_000_000,
+        reduce: int = 1,
+        backlog_limit: int = BACKLOG_LIMIT,
+        drain_wait: float = DRAIN_WAIT,
     ) -> None:
         super().__init__()
+        self.drain_wait = drain_wait
         self.port_name = port
         self.baudrate = baudrate
         self.backlog_limit = backlog_limit
@@ -149,19 +156,21 @@ class SerialSource(FrameSource):
         total = 0
         try:
             chunk = self._read_wait(timeout)
-            burst = 0  # bytes read since the last wait: a full kernel buffer means the sender is ahead
+            deadline = time.monotonic() + self.drain_wait
             while chunk and total < MAX_DRAIN:
                 data.feed(chunk)
                 total += len(chunk)
-                burst += len(chunk)
                 n = port.in_waiting
                 if n:
                     chunk = port.read(n)
-                elif burst >= FULL_READ:
-                    chunk = self._read_wait(DRAIN_WAIT)
-                    burst = 0
-                else:
+                    continue
+                if len(chunk) < FULL_READ:
                     break
+                # the last read emptied a full kernel buffer: the sender is blocked on us with more queued
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                chunk = self._read_wait(remaining)
         except (serial.SerialException, OSError, TypeError) as exc:
             # pyserial raises SerialException (or TypeError on some platforms) when the device vanishes
             raise SourceDisconnected(f"{self.port_name}: {exc}") from exc
