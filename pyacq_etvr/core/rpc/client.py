@@ -79,6 +79,7 @@ class RPCClient:
         self._next_id = 0
         self._pending_deletes: list[tuple[int, int]] = []
         self._dead_reason: str | None = None
+        self._refused = False
         self._connected = False
         ctx = zmq.Context.instance()
         sock = ctx.socket(zmq.DEALER)
@@ -86,6 +87,7 @@ class RPCClient:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
+        sock.setsockopt(zmq.SNDTIMEO, 5000)
         from pyacq_etvr.core.rpc import auth
 
         auth.apply_client_curve(sock, curve)
@@ -136,7 +138,12 @@ class RPCClient:
         else:
             raise ValueError(f"sync must be 'sync', 'async' or 'off', not {sync!r}")
         data = b"" if opts is None else self._serializer.dumps(opts)
-        self._socket.send_multipart([str(req_id).encode(), action.encode(), return_type.encode(), self._ser_type, data])
+        try:
+            frames = [str(req_id).encode(), action.encode(), return_type.encode(), self._ser_type, data]
+            self._socket.send_multipart(frames)
+        except zmq.Again:
+            self._check_alive()
+            raise RPCTimeoutError(f"could not send to {self.address} within 5 s (no connection)") from None
         if req_id < 0:
             return None
         fut = Future(self, req_id)
@@ -188,7 +195,10 @@ class RPCClient:
         todo, self._pending_deletes = self._pending_deletes, []
         for obj_id, ref_id in todo:
             data = self._serializer.dumps({"obj_id": obj_id, "ref_id": ref_id})
-            self._socket.send_multipart([b"-1", b"delete", b"auto", self._ser_type, data])
+            try:
+                self._socket.send_multipart([b"-1", b"delete", b"auto", self._ser_type, data], zmq.NOBLOCK)
+            except zmq.Again:
+                return
 
     # --- receiving -----------------------------------------------------------------------------------
     def _poller(self, server: Any) -> zmq.Poller:
@@ -214,8 +224,8 @@ class RPCClient:
         while not future.done():
             if server is not None and server.closed:
                 server = None
-            if self._dead_reason is not None:
-                self._fail_all()
+            if self._dead_reason is not None or self._refused:
+                self._fail_all(self._refusal() if self._refused else None)
                 break
             if deadline is None:
                 wait = 100
@@ -294,17 +304,25 @@ class RPCClient:
                 if not self.closed:  # a server (back) at this address: a stale dead mark no longer holds
                     self._dead_reason = None
                     _dead.pop(self.address, None)
+            elif self._refused:
+                continue  # the server refused our keys: a disconnection says nothing about its health
             elif event == zmq.EVENT_DISCONNECTED or (event == zmq.EVENT_CONNECT_RETRIED and not self._connected):
                 self._connected = False
                 reason = "connection refused" if event == zmq.EVENT_CONNECT_RETRIED else "connection lost"
                 mark_dead(self.address, f"{reason} (process dead?)")
                 self._fail_all()
-            elif event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
-                self._fail_all(SecurityError(f"server {self.address} refused our CURVE credentials"))
+            if event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+                self._refused = True
+                self._fail_all(self._refusal())
+
+    def _refusal(self) -> SecurityError:
+        return SecurityError(f"RPC server {self.address} refused our credentials (CURVE keys not authorised?)")
 
     def _check_alive(self) -> None:
         if self._monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             self._handle_monitor()
+        if self._refused:
+            raise self._refusal()
         reason = self._dead_reason
         if reason is not None:
             raise DeadProcessError(f"RPC server {self.address} is gone: {reason}")
