@@ -25,3 +25,7 @@ def test_sphinx_build_warning_free(tmp_path):
     assert "pyacq_etvr" in index
     for page in ("architecture", "streams", "distributed", "eyetracking", "viewers", "cli", "examples", "api"):
         assert (tmp_path / "html" / f"{page}.html").is_file(), page
+    api = (tmp_path / "html" / "api.html").read_text()
+    for name in ("ImageViewer", "QOscilloscope", "GazeViewer", "QtPollInput", "Node", "InputStream", "Manager"):
+        assert name in api, f"{name} missing from the API reference"
+    assert "create_nodegroup" in (tmp_path / "html" / "examples.html").read_text()
