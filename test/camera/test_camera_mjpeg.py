@@ -221,3 +221,14 @@ def test_clock_mapper_keeps_camera_spacing_and_tracks_drift():
     assert 0 <= lag <= 16.1e6
     # the camera clock jumps backwards (reboot): the mapping restarts
     assert clock.map(1.0, arrival + 10**9) == arrival + 10**9
+
+
+def test_garbage_without_boundary_does_not_grow_the_buffer():
+    parser = MultipartParser(b"B", ByteBuffer(4096))
+    noise = bytes(np.random.default_rng(0).integers(0, 256, 1 << 20, dtype=np.uint8)).replace(b"--B", b"xxx")
+    for i in range(0, len(noise), 4096):
+        parser.data.feed(noise[i : i + 4096])
+        assert parser.next_part() is None
+    assert len(parser.data) < 8 and len(parser.data.buf) <= 8192  # bounded, not 1 MiB
+    parser.data.feed(_part(FAKE_JPEG) + _part(FAKE_JPEG))
+    assert parser.next_part() is not None

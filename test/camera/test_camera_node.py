@@ -300,3 +300,20 @@ def test_stats_restart_and_single_output(cameras, eye_clips_dir):
     expected = {"state", "frames", "received", "decoded", "corrupt", "dropped", "reconnects", "fps"}
     assert expected <= set(st) and st["frames"] > first[-1][0]
     assert isinstance(st["fps"], float) and isinstance(st["last_frame_age_s"], float)
+
+
+def test_undecodable_or_vanishing_video_file(cameras, tmp_path, eye_clips_dir):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))
+    with pytest.raises(ConfigError, match="cannot decode"):
+        Camera().configure(source=str(broken))
+    # a file that disappears while the node is stopped: the node reports it and keeps retrying
+    clip = tmp_path / "eye.mp4"
+    clip.write_bytes(open(clip_path(eye_clips_dir, "ransac-test4.mp4"), "rb").read())
+    cam, (inp,) = cameras(source=str(clip), realtime=False)
+    clip.unlink()
+    cam.start()
+    assert wait_until(lambda: cam.stats()["reconnects"] >= 2, 5)
+    st = cam.stats()
+    cam.stop()
+    assert st["frames"] == 0 and "cannot open video file" in st["last_error"]
