@@ -156,10 +156,11 @@ class SyntheticEye:
         r.begin_eye()
         frac = r.draw_iris(m, iris_c, pupil_c, rp)
         r.draw_glints(apex, iris_c, m)
+        prev = pupil_c if self._prev_pupil is None else self._prev_pupil
+        r.motion_blur(pupil_c - prev, iris_c)
         r.composite_lids()
         r.draw_lashes()
-        prev = pupil_c if self._prev_pupil is None else self._prev_pupil
-        r.post(out, pupil_c - prev, iris_c, self.frame_rng)
+        r.post(out, self.frame_rng)
         visible = frac >= VISIBLE_MIN_FRACTION
         truth = np.zeros(1, TRUTH_DTYPE)[0]
         truth["visible"] = visible

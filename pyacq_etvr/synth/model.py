@@ -83,7 +83,7 @@ class EyeModel:
         grad = rng.uniform(*tier.glint_radius, n_gl) * ri
         glints = np.stack([grad * np.cos(gang), grad * np.sin(gang)], axis=1).astype(np.float64)
         pupil_level = float(rng.uniform(*tier.pupil_level))
-        iris_level = max(float(rng.uniform(*tier.iris_level)), pupil_level + 15.0)
+        iris_level = pupil_level + float(rng.uniform(*tier.pupil_iris_contrast))
         q = tier.jpeg_quality
         return cls(
             anchor=anchor,

@@ -19,8 +19,8 @@ The four tiers (see :data:`TIERS`):
     up to 30 degrees, eyelid and lashes over the top of the pupil, some eye-liner-like dark regions, low
     resolution (x1-1.5).
 ``hard``
-    What makes real IR data hard: 2-4 glints often on the pupil edge, dark irises (pupil/iris contrast down
-    to ~15 grey levels), strongly off-axis ellipses (camera up to 40 degrees off the optical axis, roll up
+    What makes real IR data hard: 2-4 glints often on the pupil edge, dark irises (pupil/iris contrast
+    22-60 grey levels before noise), strongly off-axis ellipses (camera up to 40 degrees off the optical axis, roll up
     to 35 degrees), partially closed eyes and drooping lashes, noise sigma 3-10, defocus up to sigma 2 px,
     motion blur, JPEG 30-75, strong vignetting and uneven lighting, resolution down to 1/3 upsampled, make-up
     and shadows as dark as the pupil, close-ups with the eye partly out of the frame.
@@ -60,8 +60,8 @@ class Tier:
     lowres: Range = (1.0, 1.0)
     #: mean grey level of the pupil
     pupil_level: Range = (22.0, 32.0)
-    #: mean grey level of the iris (dark irises near the pupil level make hard data)
-    iris_level: Range = (115.0, 150.0)
+    #: iris minus pupil grey level (dark irises close to the pupil level make hard data)
+    pupil_iris_contrast: Range = (85.0, 120.0)
     #: camera direction off the eye's optical axis, degrees (yaw and pitch each drawn in +-range)
     camera_offset_deg: Range = (0.0, 8.0)
     #: camera roll, degrees (drawn in +-range)
@@ -105,7 +105,7 @@ TIERS: dict[str, Tier] = {
         vignette=(0.05, 0.2),
         lighting=(0.0, 0.12),
         pupil_level=(20.0, 35.0),
-        iris_level=(95.0, 140.0),
+        pupil_iris_contrast=(60.0, 110.0),
         camera_offset_deg=(0.0, 20.0),
         roll_deg=(0.0, 15.0),
         openness=(0.9, 1.0),
@@ -127,7 +127,7 @@ TIERS: dict[str, Tier] = {
         lighting=(0.1, 0.3),
         lowres=(1.0, 1.5),
         pupil_level=(22.0, 45.0),
-        iris_level=(70.0, 130.0),
+        pupil_iris_contrast=(35.0, 90.0),
         camera_offset_deg=(5.0, 30.0),
         roll_deg=(0.0, 25.0),
         openness=(0.75, 1.0),
@@ -150,8 +150,8 @@ TIERS: dict[str, Tier] = {
         vignette=(0.2, 0.5),
         lighting=(0.2, 0.45),
         lowres=(1.0, 3.0),
-        pupil_level=(25.0, 60.0),
-        iris_level=(45.0, 110.0),
+        pupil_level=(25.0, 55.0),
+        pupil_iris_contrast=(22.0, 60.0),
         camera_offset_deg=(15.0, 40.0),
         roll_deg=(0.0, 35.0),
         openness=(0.55, 1.0),

@@ -2,19 +2,21 @@
 
 Per frame, at the render resolution (output size x ``supersample``), in float32 grey levels:
 
-1. the eyeball layer (precomputed sclera) is copied into the work buffer;
-2. the iris is drawn in a ROI around its ellipse: every pixel is mapped back to the iris plane (``M^-1``),
+1. lid state (:meth:`Renderer.prepare_lids`): the lid opening (anti-aliased ``cv2.fillPoly`` with sub-pixel
+   ``shift``), the eyeball shading under the upper lid and near the corners, the shaded skin and the lash
+   coverage; recomputed only when the quantised lid state changes (not during fixations);
+2. the eyeball layer starts as the precomputed sclera inside the lid box;
+3. the iris is drawn in a ROI around its ellipse: every pixel is mapped back to the iris plane (``M^-1``),
    the iris texture is ``cv2.remap``-ed there and blended with an analytic anti-aliased alpha (soft limbus);
    the pupil is blended the same way with a ~0.7 output-px edge. The pupil's alpha is point-symmetric about
    its centre, so the dark-pixel centroid equals the published centre (sub-pixel labels without needing to
    supersample; the data-set path supersamples x4 anyway for everything else);
-3. glints (Gaussian specular spots, saturating) are added where they fall on the cornea;
-4. the lid opening (anti-aliased ``cv2.fillPoly``, sub-pixel ``shift``) selects between the eyeball and the
-   precomputed skin layer; the upper lid shades the eyeball below it;
-5. lashes and the lid margin are drawn (anti-aliased polylines into a coverage mask) and blended dark;
-6. post-processing at output resolution (see :meth:`Renderer.post`): area downsampling, motion blur along
-   the pupil's motion, defocus, low-resolution resampling, vignetting, sensor noise from a precomputed bank,
-   rounding to uint8, optional JPEG round trip.
+4. glints (Gaussian specular spots, saturating) are added where they fall on the cornea;
+5. motion blur of the eyeball layer along the pupil's motion (the lids stay sharp, as in a real saccade);
+6. eyeball and skin are blended through the lid opening, then lashes and lid margin are blended dark;
+7. post-processing at output resolution (:meth:`Renderer.post`): area downsampling, defocus, low-resolution
+   resampling, vignetting and uneven lighting, sensor noise from a precomputed bank, rounding to uint8,
+   optional JPEG round trip.
 """
 
 from __future__ import annotations
@@ -358,17 +360,11 @@ class Renderer:
         work -= tmp
 
     # ------------------------------------------------------------------ post-processing
-    def post(self, out: np.ndarray, motion: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> None:
-        """Downsample, blur, resample, vignette, noise, round into ``out`` (uint8) and JPEG round trip.
-
-        ``motion`` is the pupil's image displacement over the last frame (px), ``centre`` the iris centre.
-        """
+    def post(self, out: np.ndarray, rng: np.random.Generator) -> None:
+        """Downsample, defocus, low-resolution resampling, lighting, noise, round into ``out`` (uint8), JPEG."""
         cv2, m, w = self.cv2, self.model, self.work
         if self.ss > 1:
             cv2.resize(self.work_r, (self.w, self.h), dst=w, interpolation=cv2.INTER_AREA)
-        blur_len = m.exposure * float(math.hypot(motion[0], motion[1]))
-        if blur_len > 1.0:
-            self._motion_blur(blur_len, motion, centre)
         if m.defocus_sigma > 0.25:
             cv2.GaussianBlur(w, (0, 0), m.defocus_sigma, dst=w)
         if self.small is not None:
@@ -389,24 +385,31 @@ class Renderer:
             if ok:
                 np.copyto(out, cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE))
 
-    def _motion_blur(self, length: float, motion: np.ndarray, centre: np.ndarray) -> None:
-        """Blur the eye region with a line kernel along ``motion`` (centred, so labels stay unbiased)."""
+    def motion_blur(self, motion: np.ndarray, iris_c: np.ndarray) -> None:
+        """Blur the eyeball layer along the pupil's last-frame motion (output px); the lids stay sharp.
+
+        The line kernel is point-symmetric about its centre, so the blurred pupil stays centred on its label.
+        """
+        if self.bb is None or self.model.exposure <= 0:
+            return
+        length = self.model.exposure * float(math.hypot(motion[0], motion[1])) * self.ss
+        if length <= 1.0:
+            return
         cv2 = self.cv2
         n = int(math.ceil(length)) | 1
         k = np.zeros((n, n), np.float32)
         c = (n - 1) / 2
         ux, uy = motion / max(float(np.hypot(*motion)), 1e-9)
-        a, b = (c - ux * length / 2, c - uy * length / 2), (c + ux * length / 2, c + uy * length / 2)
-        pa = (round(a[0] * _ONE), round(a[1] * _ONE))
-        pb = (round(b[0] * _ONE), round(b[1] * _ONE))
+        pa = (round((c - ux * length / 2) * _ONE), round((c - uy * length / 2) * _ONE))
+        pb = (round((c + ux * length / 2) * _ONE), round((c + uy * length / 2) * _ONE))
         cv2.line(k, pa, pb, 1.0, 1, cv2.LINE_8, _SHIFT)
-        k /= max(float(k.sum()), 1e-9)
         k = 0.5 * (k + k[::-1, ::-1])  # exactly point-symmetric
-        r = int(2.0 * self.model.ri + n)
-        x0, x1 = max(0, int(centre[0]) - r), min(self.w, int(centre[0]) + r)
-        y0, y1 = max(0, int(centre[1]) - r), min(self.h, int(centre[1]) + r)
-        if x1 > x0 and y1 > y0:
-            roi = self.work[y0:y1, x0:x1]
+        k /= max(float(k.sum()), 1e-9)
+        half = 1.2 * self.model.ri * self.ss + n
+        box = self._clip_box(self.to_r(iris_c), half, half)
+        if box is not None:
+            x0, x1, y0, y1 = box
+            roi = self.eye_r[y0:y1, x0:x1]
             roi[...] = cv2.filter2D(roi, -1, k, borderType=cv2.BORDER_REPLICATE)
 
 

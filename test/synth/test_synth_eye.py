@@ -186,3 +186,36 @@ def test_jpeg_quality_setting_applies():
 def test_bench_render_reports_speed():
     res = bench_render(64, 64, n=5, tier="hard")
     assert res["fps"] > 0 and res["cpu_ms_per_frame"] > 0 and res["n"] == 5
+
+
+def test_pupil_leaving_the_frame_counts_as_hidden():
+    """The visible fraction accounts for the frame edge: a pupil centred on the left border is half visible."""
+    eye = SyntheticEye(160, 160, tier="clean", seed=5, overrides={"anchor": (-0.5, 80.0), "upper_h": 2.5})
+    fracs = []
+    for _frame, truth, info in _frames(eye, 30):
+        x = info["pupil_centre"][0]
+        fracs.append((x, info["visible_fraction"], bool(truth["visible"])))
+    for x, frac, vis in fracs:
+        if abs(x + 0.5) < 1.0 and frac > 0:
+            assert 0.35 < frac < 0.65
+        assert vis == (frac >= 0.5)
+    assert any(not v for _, _, v in fracs) or any(f < 0.65 for _, f, _ in fracs)
+
+
+def test_labels_unbiased_under_motion_blur():
+    """Motion blur uses a point-symmetric kernel: saccade frames keep the dark centroid on the label."""
+    still = {"glints": np.empty((0, 2)), "upper_h": 2.5, "lower_h": 2.5, "exposure": 1.0}  # lids far away
+    eye = SyntheticEye(200, 200, fps=30.0, tier="clean", seed=11, overrides=still)
+    prev, moving = None, 0
+    for frame, truth, info in _frames(eye, 300):
+        c = np.array(info["pupil_centre"])
+        # away from the upper lid, whose shadow darkens the top of a smeared pupil (physically right, but
+        # it moves a threshold centroid)
+        if prev is not None and truth["visible"] and info["visible_fraction"] > 0.999 and truth["gaze_y"] < 0:
+            step = float(np.hypot(*(c - prev)))
+            if step > 3.0:
+                x, y, _, _ = _dark_centroid(frame, truth, eye)
+                assert math.hypot(x - truth["x"], y - truth["y"]) < 0.5
+                moving += 1
+        prev = c
+    assert moving >= 3, "no fast eye movement found"
