@@ -242,7 +242,9 @@ class Camera(Node):
         ``state``; ``frames`` published; ``received`` / ``decoded`` by the transport; ``corrupt`` frames
         skipped; ``dropped`` (stale frames behind a newer one, serial backlog and cut frames);
         ``reconnects`` (connection attempts after the first); ``fps`` over the last second;
-        ``last_frame_age_s`` (NaN before the first frame); ``resized``; ``errors`` and ``last_error``.
+        ``last_frame_age_s`` (NaN before the first frame); ``resized``; ``errors`` and ``last_error``;
+        ``source``; serial only: ``resyncs``, ``cut``, ``backlog_flushes``; video files: ``loops``.
+        ``state`` is ``closed`` whenever the acquisition thread is not running (before start, after stop).
         """
         src = self._source
         now = time.monotonic()
@@ -264,7 +266,19 @@ class Camera(Node):
             "errors": int(self._errors),
             "last_error": self._last_error,
             "source": src.describe() if src else (str(self.config.source) if self.config else ""),
+            **self._transport_stats(src),
         }
+
+    @staticmethod
+    def _transport_stats(src: FrameSource | None) -> dict[str, int]:
+        """Transport-specific counters: serial ``resyncs``/``cut``/``backlog_flushes``, video ``loops``."""
+        out: dict[str, int] = {}
+        parser = getattr(src, "parser", None)
+        if hasattr(parser, "resyncs"):
+            out.update(resyncs=int(parser.resyncs), cut=int(parser.cut), backlog_flushes=int(src.backlog_flushes))
+        if hasattr(src, "loops"):
+            out["loops"] = int(src.loops)
+        return out
 
     @property
     def camera_state(self) -> CameraState:
