@@ -3,7 +3,10 @@ pyserial or python-osc: each name imports its module on first use.
 
 * :class:`Camera` — every eye camera transport (synthetic, video file, UVC, OpenIris HTTP MJPEG,
   ETVR serial) with watchdog, reconnect and preprocessing (:mod:`pyacq_etvr.nodes.camera`);
-* :class:`PupilDetector` — pupil detection on an image stream (:mod:`pyacq_etvr.nodes.pupil`).
+* :class:`PupilDetector` — pupil detection on an image stream (:mod:`pyacq_etvr.nodes.pupil`);
+* gaze filters (:class:`OneEuroFilter`, :class:`MovingAverageFilter`, :class:`OutlierFilter`,
+  :class:`BlinkHoldFilter`, :class:`FilterChain`), :class:`Calibration`, :class:`EyeMerge`,
+  :class:`OscSender`, :class:`RawRecorder` and :class:`ReplaySource`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,16 @@ _EXPORTS: dict[str, str] = {
     "Camera": "pyacq_etvr.nodes.camera.node",
     "CameraState": "pyacq_etvr.nodes.camera.node",
     "PupilDetector": "pyacq_etvr.nodes.pupil",
+    "OneEuroFilter": "pyacq_etvr.nodes.filters.nodes",
+    "MovingAverageFilter": "pyacq_etvr.nodes.filters.nodes",
+    "OutlierFilter": "pyacq_etvr.nodes.filters.nodes",
+    "BlinkHoldFilter": "pyacq_etvr.nodes.filters.nodes",
+    "FilterChain": "pyacq_etvr.nodes.filters.nodes",
+    "Calibration": "pyacq_etvr.nodes.calibration",
+    "EyeMerge": "pyacq_etvr.nodes.merge",
+    "OscSender": "pyacq_etvr.nodes.osc",
+    "RawRecorder": "pyacq_etvr.nodes.recorder",
+    "ReplaySource": "pyacq_etvr.nodes.recorder",
 }
 
 __all__ = sorted(_EXPORTS)
