@@ -4,6 +4,7 @@ Usage::
 
     python -m pyacq_etvr.synth --out DIR --n N --tier clean|easy|medium|hard --size 240 --seed S [--sequence]
                                [--seq-len 300] [--fps 60] [--supersample 4]
+    python -m pyacq_etvr.synth --list-tiers      # every tier's nuisance parameters
 
 Exit status 0 on success, 2 on a bad argument (with a one-line error on stderr), 1 on an I/O failure.
 """
@@ -22,8 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m pyacq_etvr.synth", description="Write a labelled synthetic IR eye data set."
     )
-    p.add_argument("--out", required=True, help="output folder (created; labels.csv and PNG frames go there)")
-    p.add_argument("--n", type=int, required=True, help="number of frames (> 0)")
+    p.add_argument("--out", help="output folder (created; labels.csv and PNG frames go there)")
+    p.add_argument("--n", type=int, help="number of frames (> 0)")
     p.add_argument("--tier", default="medium", help=f"difficulty: {', '.join(TIERS)} (default medium)")
     p.add_argument("--size", type=int, default=240, help="frame width and height in px, >= 32 (default 240)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed = same data set")
@@ -32,11 +33,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=60.0, help="frame rate of the trajectory clock (default 60)")
     p.add_argument("--supersample", type=int, default=4, help="render at this factor and downsample (default 4)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.add_argument("--list-tiers", action="store_true", help="print every tier's parameters and exit")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.list_tiers:
+        from pyacq_etvr.synth.nuisance import tiers_table
+
+        print(tiers_table())
+        return 0
+    if args.out is None or args.n is None:
+        parser.print_usage(sys.stderr)
+        print("error: --out and --n are required", file=sys.stderr)
+        return 2
     from pyacq_etvr.synth.dataset import render_dataset
 
     if args.tier not in TIERS:

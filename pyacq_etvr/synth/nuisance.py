@@ -92,6 +92,33 @@ class Tier:
             if f.name != "gaze_range_deg" and isinstance(v, tuple) and len(v) == 2 and v[0] > v[1]:
                 raise ConfigError(f"tier {self.name!r}: range {f.name}={v} has lo > hi")
 
+    def describe(self) -> list[tuple[str, str]]:
+        """(parameter, value) pairs of this tier, ranges as ``lo..hi``, for documentation and ``--list-tiers``."""
+        out = []
+        for f in fields(self):
+            if f.name == "name":
+                continue
+            v = getattr(self, f.name)
+            if isinstance(v, tuple) and f.name != "gaze_range_deg":
+                v = f"{v[0]:g}..{v[1]:g}"
+            elif isinstance(v, tuple):
+                v = f"yaw +-{v[0]:g}, pitch +-{v[1]:g}"
+            elif v is None:
+                v = "off"
+            out.append((f.name, str(v)))
+        return out
+
+
+def tiers_table() -> str:
+    """Plain-text table of every tier's parameters (one row per parameter, one column per tier)."""
+    names = list(TIERS)
+    rows = [("parameter", *names)]
+    described = [dict(TIERS[n].describe()) for n in names]
+    for key in described[0]:
+        rows.append((key, *(d[key] for d in described)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
 
 TIERS: dict[str, Tier] = {
     "clean": Tier(name="clean"),
@@ -177,4 +204,4 @@ def get_tier(tier: str | Tier) -> Tier:
     raise ConfigError(f"unknown synthetic tier {tier!r}; choose from {', '.join(TIERS)}")
 
 
-__all__ = ["TIERS", "Tier", "get_tier"]
+__all__ = ["TIERS", "Tier", "get_tier", "tiers_table"]

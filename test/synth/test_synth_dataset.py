@@ -132,3 +132,13 @@ def test_render_dataset_bad_arguments(tmp_path, kwargs):
     with pytest.raises(ConfigError):
         render_dataset(tmp_path / "x", **kwargs)
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_lists_tiers_and_requires_out_and_n():
+    proc = _cli("--list-tiers")
+    assert proc.returncode == 0
+    header = proc.stdout.splitlines()[0].split()
+    assert header == ["parameter", "clean", "easy", "medium", "hard"]
+    assert "pupil_iris_contrast" in proc.stdout and "jpeg_quality" in proc.stdout
+    missing = _cli("--n", "3")
+    assert missing.returncode == 2 and "--out and --n are required" in missing.stderr
