@@ -58,16 +58,17 @@ def _make_server(conf: dict):
     if conf.get("keys_dir"):
         auth.use_keys_dir(conf["keys_dir"])
     address = conf.get("address") or "tcp://127.0.0.1:*"
-    insecure = bool(conf.get("insecure"))
+    kwds = {"insecure": bool(conf.get("insecure")), "name": conf.get("name")}
+    if conf.get("max_msg_size"):
+        kwds["max_msg_size"] = int(conf["max_msg_size"])
     if conf.get("qt"):
         from pyacq_etvr.core.rpc.qt_server import QtRPCServer, get_qapp
 
         app = get_qapp()
-        server = QtRPCServer(address, insecure=insecure, name=conf.get("name"))
-        return server, app
+        return QtRPCServer(address, **kwds), app
     from pyacq_etvr.core.rpc.server import RPCServer
 
-    return RPCServer(address, insecure=insecure, name=conf.get("name")), None
+    return RPCServer(address, **kwds), None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,7 +53,8 @@ class ProcessSpawner:
     :class:`QtRPCServer`), ``log_addr`` (log server receiving the child's records and its stdout/stderr
     lines; without it the child shares this process's stdout/stderr), ``log_level`` (child root logger
     level), ``executable`` (default ``sys.executable``), ``keys_dir`` (CURVE keys, default: this process's,
-    see :mod:`~pyacq_etvr.core.rpc.auth`), ``insecure`` (allow a public bind without keys).
+    see :mod:`~pyacq_etvr.core.rpc.auth`), ``insecure`` (allow a public bind without keys), ``max_msg_size``
+    (largest request the child's server accepts, bytes; default 256 MiB).
 
     The child exits by itself if this process dies (it watches its stdin pipe). A watcher thread reaps
     the child as soon as it exits and calls the callbacks given to :meth:`on_exit`; calls into a dead
@@ -73,6 +74,7 @@ class ProcessSpawner:
         keys_dir: str | None = None,
         insecure: bool = False,
         start_timeout: float = 20.0,
+        max_msg_size: int | None = None,
     ) -> None:
         global _spawn_count
         from pyacq_etvr.core.rpc import auth, log
@@ -91,6 +93,7 @@ class ProcessSpawner:
             "log_level": log_level,
             "keys_dir": keys_dir if keys_dir is not None else auth.keys_dir(),
             "insecure": bool(insecure),
+            "max_msg_size": max_msg_size,
             "host_name": log.get_host_name(),
             "handshake_fd": wfd,
         }
