@@ -155,6 +155,7 @@ class SyntheticEye:
         r.prepare_lids(tr.openness, gaze_dy)
         r.begin_eye()
         frac = r.draw_iris(m, iris_c, pupil_c, rp)
+        r.draw_reflection(apex)
         r.draw_glints(apex, iris_c, m)
         prev = pupil_c if self._prev_pupil is None else self._prev_pupil
         r.motion_blur(pupil_c - prev, iris_c)

@@ -63,6 +63,9 @@ class EyeModel:
     jpeg_quality: int | None
     vignette: float
     lighting: float
+    reflection: float  # peak grey levels of the lens reflection on the cornea
+    reflection_offset: tuple[float, float]  # its centre from the corneal apex image, px
+    reflection_size: tuple[float, float]  # its half axes, px
     iris_contrast: float
     lowres: float
     makeup: float
@@ -112,6 +115,9 @@ class EyeModel:
             jpeg_quality=None if q is None else int(rng.integers(q[0], q[1] + 1)),
             vignette=float(rng.uniform(*tier.vignette)),
             lighting=float(rng.uniform(*tier.lighting)),
+            reflection=float(rng.uniform(*tier.reflection)),
+            reflection_offset=(float(rng.uniform(-0.6, 0.6)) * ri, float(rng.uniform(-0.6, 0.6)) * ri),
+            reflection_size=(float(rng.uniform(0.25, 0.6)) * ri, float(rng.uniform(0.15, 0.45)) * ri),
             iris_contrast=float(rng.uniform(0.025, 0.08)),
             lowres=float(rng.uniform(*tier.lowres)),
             makeup=float(rng.uniform(*tier.makeup)),

@@ -56,6 +56,8 @@ class Tier:
     vignette: Range = (0.0, 0.0)
     #: uneven IR lighting: amplitude of a smooth multiplicative gain field over the frame (0 = uniform)
     lighting: Range = (0.0, 0.0)
+    #: faint blurry reflection of the headset lens / screen on the cornea, peak grey levels added (0 = none)
+    reflection: Range = (0.0, 0.0)
     #: render at 1/factor resolution and upsample (1 = full resolution)
     lowres: Range = (1.0, 1.0)
     #: mean grey level of the pupil
@@ -152,6 +154,7 @@ TIERS: dict[str, Tier] = {
         jpeg_quality=(55, 90),
         vignette=(0.1, 0.35),
         lighting=(0.1, 0.3),
+        reflection=(0.0, 20.0),
         lowres=(1.0, 1.5),
         pupil_level=(22.0, 45.0),
         pupil_iris_contrast=(35.0, 90.0),
@@ -176,6 +179,7 @@ TIERS: dict[str, Tier] = {
         jpeg_quality=(30, 75),
         vignette=(0.2, 0.5),
         lighting=(0.2, 0.45),
+        reflection=(10.0, 40.0),
         lowres=(1.0, 3.0),
         pupil_level=(25.0, 55.0),
         pupil_iris_contrast=(22.0, 60.0),

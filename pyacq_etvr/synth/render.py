@@ -11,7 +11,7 @@ Per frame, at the render resolution (output size x ``supersample``), in float32 
    the pupil is blended the same way with a ~0.7 output-px edge. The pupil's alpha is point-symmetric about
    its centre, so the dark-pixel centroid equals the published centre (sub-pixel labels without needing to
    supersample; the data-set path supersamples x4 anyway for everything else);
-4. glints (Gaussian specular spots, saturating) are added where they fall on the cornea;
+4. glints (Gaussian specular spots, saturating) and the hazy lens reflection are added on the cornea;
 5. motion blur of the eyeball layer along the pupil's motion (the lids stay sharp, as in a real saccade);
 6. eyeball and skin are blended through the lid opening, then lashes and lid margin are blended dark;
 7. post-processing at output resolution (:meth:`Renderer.post`): area downsampling, defocus, low-resolution
@@ -123,6 +123,19 @@ class Renderer:
         self.margin_w = max(1, round(0.05 * m.ri * self.ss))
 
     def _init_glints(self, rng: np.random.Generator) -> None:
+        self._iris_box: tuple[int, int, int, int] | None = None
+        self._iris_alpha = np.zeros((1, 1), np.float32)
+        self.refl = None
+        m = self.model
+        if m.reflection > 0:  # a blurred rounded patch (lens / screen seen in the cornea)
+            ax, ay = m.reflection_size[0] * self.ss, m.reflection_size[1] * self.ss
+            half = int(1.6 * max(ax, ay)) + 2
+            yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float32)
+            ang = rng.uniform(0, math.pi)
+            u = xx * math.cos(ang) + yy * math.sin(ang)
+            v = -xx * math.sin(ang) + yy * math.cos(ang)
+            d = (np.abs(u) / ax) ** 4 + (np.abs(v) / ay) ** 4
+            self.refl = (m.reflection / (1.0 + d**2)).astype(np.float32)
         n = len(self.model.glints)
         self.glint_sigma = np.maximum(0.6, rng.uniform(0.025, 0.06, n) * self.model.ri) * self.ss
         self.glint_peak = rng.uniform(250.0, 450.0, n)
@@ -189,6 +202,7 @@ class Renderer:
 
     def draw_iris(self, m: np.ndarray, iris_c: np.ndarray, pupil_c: np.ndarray, rp: float) -> float:
         """Blend iris and pupil into the eyeball layer; return the pupil's visible fraction (lids, frame edges)."""
+        self._iris_box = None
         if self.bb is None:
             return 0.0
         cv2, ss, mod = self.cv2, self.ss, self.model
@@ -210,6 +224,7 @@ class Renderer:
         tex = cv2.remap(self.iris_tex, u * scale + c, v * scale + c, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         a = _edge_alpha(u, v, mi, ri_r, 1.3 * ss)
         roi += a * (tex - roi)
+        self._iris_alpha, self._iris_box = a, box
         pbox = self._clip_box(self.to_r(pupil_c), rp_r * sx + 2, rp_r * sy + 2)
         if pbox is None:
             return 0.0
@@ -225,6 +240,22 @@ class Renderer:
         area = math.pi * rp_r * rp_r * abs(float(np.linalg.det(m)))
         covered = float(np.sum(ap * self.mask[py0:py1, px0:px1])) / 255.0
         return min(1.0, covered / area) if area > 0 else 0.0
+
+    def draw_reflection(self, apex: np.ndarray) -> None:
+        """Add the hazy lens reflection, on the cornea only (weighted by the iris coverage just drawn)."""
+        if self.refl is None or self.bb is None or self._iris_box is None:
+            return
+        x0, x1, y0, y1 = self._iris_box
+        c = self.to_r(apex + np.asarray(self.model.reflection_offset))
+        h, w = self.refl.shape
+        px0, py0 = int(round(c[0])) - w // 2, int(round(c[1])) - h // 2
+        ax0, ax1 = max(x0, px0), min(x1, px0 + w)
+        ay0, ay1 = max(y0, py0), min(y1, py0 + h)
+        if ax1 <= ax0 or ay1 <= ay0:
+            return
+        patch = self.refl[ay0 - py0 : ay1 - py0, ax0 - px0 : ax1 - px0]
+        alpha = self._iris_alpha[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0]
+        self.eye_r[ay0:ay1, ax0:ax1] += patch * alpha
 
     def draw_glints(self, apex: np.ndarray, iris_c: np.ndarray, m: np.ndarray) -> None:
         """Add Gaussian specular spots (peak above 255: they saturate) where they fall on the cornea."""
