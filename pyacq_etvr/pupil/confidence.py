@@ -14,7 +14,11 @@ of confidence >= 0.8 detections within 5 px). Features (:func:`features`):
 * ``inner``: grey-level spread inside the pupil relative to the contrast (a pupil is uniform);
 * ``outer``: spread of the surround level between rays relative to the contrast (an iris is even);
 * ``dark``: pupil level minus the darkest level of the frame (/ 100; the pupil is the darkest region);
-* ``size``: major axis / shorter image side.
+* ``size``: major axis / shorter image side;
+* ``sep``: share of rays along which the ellipse separates dark inside (0.7 radius) from bright outside
+  (1.3 radius) by at least half the contrast;
+* ``ring``: surround level relative to the frame's bright level (mean + std): a pupil is ringed by the
+  darker iris, an iris (mistaken for a pupil when the pupil is invisible) by the bright sclera.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import numpy as np
 
 from pyacq_etvr.pupil.rays import RayFit
 
-FEATURES = ("support", "points", "rms", "contrast", "aspect", "shift", "inner", "outer", "dark", "size")
+FEATURES = ("support", "points", "rms", "contrast", "aspect", "shift", "inner", "outer", "dark", "size", "sep", "ring")
 
 #: intercept followed by one weight per feature (see the module docstring)
-WEIGHTS = np.array([-33.616, 5.177, 29.165, -2.212, -2.788, 8.247, -0.049, -1.289, -4.589, -9.302, 13.458])
+WEIGHTS = np.array(
+    [-19.139, 3.059, 10.436, -0.550, 0.940, 7.751, -0.152, -0.777, -4.310, -7.249, 12.106, 7.408, -6.324]
+)
 
 
-def features(fit: RayFit, shift: float, short: int, frame_min: float) -> np.ndarray:
+def features(fit: RayFit, shift: float, short: int, frame_min: float, frame_bright: float) -> np.ndarray:
     """Feature vector (len(FEATURES),) of a fit."""
     _, _, w, h, _ = fit.ellipse
     major, minor = max(w, h), min(w, h)
@@ -46,31 +52,53 @@ def features(fit: RayFit, shift: float, short: int, frame_min: float) -> np.ndar
             min(fit.outer_std / contrast, 2.0),
             (fit.pupil - frame_min) / 100.0,
             major / short,
+            fit.separation,
+            (fit.surround - frame_min) / max(frame_bright - frame_min, 1.0),
         ]
     )
 
 
 #: isotonic calibration of the logistic score: knots (score) and the measured share within 5 px there
 CAL_Z = np.array(
-    [-19.866, -10.045, -7.022, -5.535, -4.316, -3.559, -2.737, -1.618, -0.124, 1.449, 2.638, 3.670, 4.325, 4.943, 5.952]
+    [
+        -9.686,
+        -6.618,
+        -5.815,
+        -4.733,
+        -3.355,
+        -2.131,
+        -1.093,
+        -0.435,
+        0.144,
+        0.753,
+        1.373,
+        2.030,
+        2.612,
+        3.030,
+        3.373,
+        3.812,
+        5.039,
+    ]
 )
 CAL_P = np.array(
     [
-        0.0000,
-        0.0008,
-        0.0037,
-        0.0100,
-        0.0124,
-        0.0150,
-        0.0498,
-        0.1546,
-        0.5199,
-        0.7855,
-        0.8831,
-        0.9776,
-        0.9950,
-        0.9988,
-        0.9994,
+        0.0215,
+        0.0392,
+        0.0820,
+        0.0874,
+        0.1370,
+        0.1580,
+        0.1621,
+        0.2157,
+        0.2969,
+        0.4431,
+        0.5781,
+        0.7305,
+        0.8431,
+        0.9492,
+        0.9569,
+        0.9883,
+        0.9883,
     ]
 )
 

@@ -38,7 +38,7 @@ class DefaultDetector(Detector):
     Parameters (defaults): ``r_min`` 0.02, ``r_max`` 0.25 (pupil radius range, fractions of the shorter
     image side), ``n_rays`` 64, ``tol`` 1.0 px (RANSAC inlier distance), ``n_hyp`` 48 (RANSAC hypotheses),
     ``track`` True, ``track_conf`` 0.5, ``min_confidence`` 0.3, ``n_cand`` 6 (HSF candidates tried in a full
-    search, best confidence wins), ``n_pass`` 3 (max RANSAC ray passes while the centre moves),
+    search, best confidence wins), ``n_pass`` 2 (max RANSAC ray passes while the centre moves),
     ``edge`` "gradient" (edge point on a ray: steepest rise near the midpoint crossing, or "midpoint": the
     crossing itself), ``seed`` 0 (RANSAC sample tables).
     Cost on a 240x240 frame: ~0.3 ms tracked, ~0.5 ms with a full search (one core).
@@ -57,7 +57,8 @@ class DefaultDetector(Detector):
         track_conf: float = 0.5,
         min_confidence: float = 0.3,
         n_cand: int = 6,
-        n_pass: int = 3,
+        n_pass: int = 2,
+        max_seeds: int = 8,
         edge: str = "gradient",
         seed: int = 0,
     ) -> None:
@@ -76,6 +77,7 @@ class DefaultDetector(Detector):
             "min_confidence": check_param("min_confidence", min_confidence, 0.0, 1.0),
             "n_cand": check_param("n_cand", n_cand, 1, 20, int),
             "n_pass": check_param("n_pass", n_pass, 1, 10, int),
+            "max_seeds": check_param("max_seeds", max_seeds, 1, 100, int),
             "edge": edge,
             "seed": check_param("seed", seed, 0, 2**32 - 1, int),
         }
@@ -87,20 +89,22 @@ class DefaultDetector(Detector):
         self.rays = RayCaster(n_rays, tol, n_hyp, seed, edge)
         self.track, self.track_conf, self.min_conf = track, track_conf, min_confidence
         self.r_min, self.r_max, self.n_cand, self.n_pass = r_min, r_max, n_cand, n_pass
+        self.max_seeds = max_seeds
         self.reset()
 
     def reset(self) -> None:
         """Forget the tracked pupil and the openness baseline."""
         self._last: tuple[float, float, float, np.ndarray] | None = None  # x, y, radius, conic
         self._support_base = 0.9
-        self._frame_min = 0.0
+        self._frame_min = self._frame_bright = 0.0
         self.last_features: np.ndarray | None = None
 
     def _detect(self, gray: np.ndarray) -> PupilResult:
         import cv2
 
         lo, hi, _, _ = cv2.minMaxLoc(gray)
-        self._frame_min = lo
+        mean, std = cv2.meanStdDev(gray)
+        self._frame_min, self._frame_bright = lo, float(mean[0, 0] + std[0, 0])
         if hi - lo < MIN_CONTRAST:
             self._last = None
             return PupilResult.not_found(openness=None)
@@ -130,7 +134,7 @@ class DefaultDetector(Detector):
             out.append(c)
             if c.r >= big:
                 out.extend(self.hsf.nested(gray, c, 2))
-        return out
+        return out[: self.max_seeds]
 
     def _refine(
         self, gray: np.ndarray, x: float, y: float, r: float, prior: np.ndarray | None = None
@@ -165,7 +169,7 @@ class DefaultDetector(Detector):
         if not (0 <= sx < w and 0 <= sy < h):
             return None
         shift = math.hypot(sx - x, sy - y)
-        self.last_features = features(second, shift, short, self._frame_min)
+        self.last_features = features(second, shift, short, self._frame_min, self._frame_bright)
         return confidence(self.last_features), second, shift_conic(q2, sx - x, sy - y)
 
     @staticmethod

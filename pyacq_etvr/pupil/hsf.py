@@ -106,9 +106,16 @@ class HaarSurround:
         if sh < 4 or sw < 4:
             return []
         found: list[tuple[float, int, int, int, float, float]] = []
+        boxes: dict[int, np.ndarray] = {}  # half-size -> box means (shared between radii)
+
+        def box(k: int) -> np.ndarray:
+            b = boxes.get(k)
+            if b is None:
+                b = boxes[k] = cv2.boxFilter(small, cv2.CV_32F, (2 * k + 1, 2 * k + 1), borderType=cv2.BORDER_REPLICATE)
+            return b
+
         for r, ro, factor in self._radii(lo, hi, s):
-            inner = cv2.boxFilter(small, cv2.CV_32F, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REPLICATE)
-            outer = cv2.boxFilter(small, cv2.CV_32F, (2 * ro + 1, 2 * ro + 1), borderType=cv2.BORDER_REPLICATE)
+            inner, outer = box(r), box(ro)
             # (ring - inner) - dark_weight * inner: a dark pupil beats the larger, lighter iris disc
             diff = cv2.addWeighted(outer, factor, inner, -(factor + dw), 0.0)
             for _ in range(k if k > 1 else 1):
@@ -119,7 +126,7 @@ class HaarSurround:
                     break
                 found.append((val, xx, yy, r, m_in, contrast))
                 if k > 1:  # suppress this peak and look for the next one
-                    cv2.circle(diff, (xx, yy), max(2, r + 1), 0.0, -1)
+                    cv2.circle(diff, (xx, yy), max(2, r + 1), -1e9, -1)
         found.sort(key=lambda t: -t[0])
         out: list[Coarse] = []
         c = (s - 1) / 2.0

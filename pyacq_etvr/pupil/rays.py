@@ -30,6 +30,7 @@ class RayFit:
     surround: float  # surround grey level
     inner_std: float  # spread of the grey levels inside the pupil (glints clipped), grey levels
     outer_std: float  # spread of the surround level between rays, grey levels
+    separation: float  # share of rays where the ellipse separates dark inside from bright outside
 
 
 class RayCaster:
@@ -107,6 +108,7 @@ class RayCaster:
         n_in = int(mask.sum())
         self.debug = (px + cx, py + cy, mask) if self.keep_debug else None
         rms = float(np.sqrt(np.mean(sampson(q[None], px[mask], py[mask]) ** 2)))
+        sep = self._separation(polar, q, step, 0.5 * (surround - pupil))
         fit = RayFit(
             (ex + cx, ey + cy, ew, eh, ang),
             self.n_rays,
@@ -117,8 +119,26 @@ class RayCaster:
             surround,
             inner_std,
             outer_std,
+            sep,
         )
         return fit, q
+
+    def _separation(self, polar: np.ndarray, q: np.ndarray, step: float, half: float) -> float:
+        """Share of rays along which the fitted ellipse separates dark (at 0.7 of its radius) from bright
+        (at 1.3): a right pupil outline does so all around, one that leaked onto lashes or a lid does not."""
+        c, s = self.cos, self.sin
+        qa = q[0] * c * c + q[1] * c * s + q[2] * s * s
+        qb = q[3] * c + q[4] * s
+        disc = qb * qb + 4 * qa
+        t = (-qb + np.sqrt(np.maximum(disc, 0.0))) / (2 * np.where(qa > 1e-12, qa, 1e-12))  # radius along each ray
+        n_s = polar.shape[1]
+        i_in = np.clip(np.rint(0.7 * t / step), 0, n_s - 1).astype(np.intp)
+        i_out = np.rint(1.3 * t / step).astype(np.intp)
+        valid = (qa > 1e-12) & (i_out < n_s)
+        i_out = np.minimum(i_out, n_s - 1)
+        rows = self._rows
+        good = valid & (polar[rows, i_out] - polar[rows, i_in] > half)
+        return float(good.mean())
 
 
 _W = np.arange(-3, 4)  # samples around the midpoint crossing searched for the steepest rise
