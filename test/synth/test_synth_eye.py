@@ -219,3 +219,21 @@ def test_labels_unbiased_under_motion_blur():
                 moving += 1
         prev = c
     assert moving >= 3, "no fast eye movement found"
+
+
+@pytest.mark.parametrize("tier", ["medium", "hard"])
+def test_non_square_frames_and_labels_in_range(tier):
+    eye = SyntheticEye(320, 200, tier=tier, seed=3)
+    out = np.empty((200, 320), np.uint8)
+    seen = 0
+    for _ in range(40):
+        truth = eye.next_into(out)
+        assert 0 <= float(truth["openness"]) <= 1
+        assert -1 <= float(truth["gaze_x"]) <= 1 and -1 <= float(truth["gaze_y"]) <= 1
+        if truth["visible"]:
+            seen += 1
+            assert -0.5 <= truth["x"] <= 319.5 and -0.5 <= truth["y"] <= 199.5
+            w, h = float(truth["ellipse"][2]), float(truth["ellipse"][3])
+            assert w >= h > 0 and 0 <= float(truth["ellipse"][4]) < 180
+    assert seen > 0
+    assert out.std() > 5  # a picture, not a flat frame
