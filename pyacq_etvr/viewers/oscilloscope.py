@@ -22,7 +22,8 @@ class QOscilloscope(WidgetNode):
         ``poller_stats()``), so the GUI never builds an unbounded queue.
 
     Settings (``configure``):
-        with_user_dialog: accepted for pyacq compatibility (parameters are edited through ``params``).
+        with_user_dialog: a double click on the plot opens a settings dialog (a parameter tree over the
+            params below, validated like the API); default False. :meth:`open_settings` opens it anyway.
         sample_rate: Hz, overrides the stream's (required if the stream has none).
         channel_names: names for ``by_channel_params`` (default ``'ch0'``, ``'ch1'``...).
         max_pending: chunks buffered between two GUI deliveries (default 1000).
@@ -112,6 +113,10 @@ class QOscilloscope(WidgetNode):
     def get_params(self) -> dict[str, Any]:
         """Every global parameter as a plain dict."""
         return self.params.to_dict()
+
+    def open_settings(self) -> None:
+        """Open the settings dialog (see ``with_user_dialog``)."""
+        self._require_widget().open_settings()
 
     def auto_scale(self, spacing: float = 1.0) -> None:
         """Stack the channels ``spacing`` apart, each scaled to its visible range."""

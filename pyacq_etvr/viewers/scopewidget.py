@@ -116,6 +116,7 @@ class OscilloscopeWidget(QtWidgets.QWidget):
     Per channel (``widget.by_channel_params['ch3', 'gain']``, channel name or ``'ch<i>'`` or index):
     ``gain`` (1.0), ``offset`` (0.0), ``visible`` (True), ``color`` (distinct hues).
     Bad keys or values raise :class:`~pyacq_etvr.core.errors.ConfigError` and change nothing.
+    ``with_user_dialog=True``: a double click opens :meth:`open_settings` (pyacq's settings dialog).
     Threading: GUI thread only.
     """
 
@@ -125,6 +126,7 @@ class OscilloscopeWidget(QtWidgets.QWidget):
         sample_rate: float,
         parent: QtWidgets.QWidget | None = None,
         channel_names: Sequence[str] | None = None,
+        with_user_dialog: bool = False,
         **params: Any,
     ) -> None:
         super().__init__(parent)
@@ -150,6 +152,8 @@ class OscilloscopeWidget(QtWidgets.QWidget):
             ch_values[(name, "color")] = tuple(int(c) for c in color)
         self._ch_store = ParamStore(ch_values, self._check_channel, self._channel_changed)
         self.by_channel_params = _ChannelParams(self)
+        self.with_user_dialog = bool(with_user_dialog)
+        self.dialog: Any = None
         self._build_ui()
         self.frames_drawn = 0
         self._alloc()
@@ -191,6 +195,25 @@ class OscilloscopeWidget(QtWidgets.QWidget):
             self.plot.addItem(curve)
             self.curves.append(curve)
         self._apply_axes()
+        self.graphics.scene().sigMouseClicked.connect(self._on_click)
+
+    def _on_click(self, event: Any) -> None:
+        if self.with_user_dialog and event.double():
+            self.open_settings()
+
+    def open_settings(self) -> Any:
+        """Show the settings dialog (a parameter tree over ``params`` and ``by_channel_params``) and return it.
+
+        With ``with_user_dialog=True`` a double click on the plot opens it too.
+        """
+        from pyacq_etvr.viewers.scopedialog import ScopeSettingsDialog
+
+        if self.dialog is not None:
+            self.dialog.close()
+            self.dialog.deleteLater()
+        self.dialog = ScopeSettingsDialog(self)
+        self.dialog.show()
+        return self.dialog
 
     def _apply_axes(self) -> None:
         self.plot.showAxis("bottom", self.params["show_bottom_axis"])

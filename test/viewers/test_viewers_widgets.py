@@ -293,3 +293,52 @@ def test_scope_bad_params_are_refused(qapp):
         w.append(np.zeros((10, 3), np.float32))
     assert w.params["xsize"] == 3.0 and w.by_channel_params["ch0", "gain"] == 1.0 and w.ring.last_index() == 0
     w.close()
+
+
+def test_scope_min_max_keeps_spikes_mean_smooths_them(qapp, png_dir, mask_of):
+    from pyacq_etvr.viewers import OscilloscopeWidget, grab_widget
+
+    w = OscilloscopeWidget(1, 10000.0, xsize=3.0, ylim_min=-0.5, ylim_max=10.5)
+    w.by_channel_params["ch0", "color"] = (255, 255, 0)
+    w.resize(500, 300)
+    w.show()
+    data = np.zeros((30000, 1), np.float32)
+    data[15000] = 10.0  # one single-sample spike; the window has ~60 samples per pixel column
+    w.append(data)
+    tops = {}
+    for method in ("min_max", "mean"):
+        w.params["decimation_method"] = method
+        w.refresh()
+        img = grab_widget(w, os.path.join(png_dir, f"scope_spike_{method}.png"))
+        ys, _ = np.nonzero(mask_of(img, (255, 255, 0), 60))
+        tops[method] = ys.min()
+    y_of = lambda v: w.graphics.mapFromScene(w.plot.vb.mapViewToScene(_point(-1.5, v))).y() * w.devicePixelRatioF()
+    assert abs(tops["min_max"] - y_of(10.0)) < 4, "min_max must show the full spike"
+    assert tops["mean"] > y_of(1.0), "mean averages the spike away"
+    w.close()
+
+
+def test_scope_settings_dialog_edits_validated_params(qapp, png_dir):
+    from pyacq_etvr.viewers import OscilloscopeWidget, grab_widget
+
+    w = OscilloscopeWidget(3, 1000.0, with_user_dialog=True)
+    w.show()
+    dlg = w.open_settings()
+    dlg.parameter("global", "decimation_method").setValue("mean")
+    dlg.parameter("global", "xsize").setValue(1.5)
+    dlg.parameter("channels", "ch2", "gain").setValue(4.0)
+    dlg.parameter("channels", "ch1", "color").setValue((10, 200, 30))
+    assert w.params["decimation_method"] == "mean" and w.params["xsize"] == 1.5 and w.ring.size == 1500
+    assert w.by_channel_params["ch2", "gain"] == 4.0 and w.by_channel_params["ch1", "color"] == (10, 200, 30)
+    from pyacq_etvr.viewers._qt import QtWidgets
+
+    dlg.parameter("global", "xsize").setValue(-2.0)  # refused by the widget: the tree goes back
+    QtWidgets.QApplication.processEvents()
+    assert w.params["xsize"] == 1.5 and dlg.parameter("global", "xsize").value() == 1.5
+    dlg.parameter("channels", "ch0", "offset").setValue(float("nan"))
+    QtWidgets.QApplication.processEvents()
+    assert w.by_channel_params["ch0", "offset"] == 0.0 and dlg.refused >= 2
+    assert "xsize" in dlg.message.text() or "finite" in dlg.message.text()
+    grab_widget(dlg, os.path.join(png_dir, "scope_settings_dialog.png"))
+    dlg.close()
+    w.close()
