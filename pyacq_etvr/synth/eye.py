@@ -22,8 +22,10 @@ Ground truth (all in output px, pixel-centre convention: the centre of the top-l
   (clockwise on screen). ``cv2.ellipse(img, ((cx, cy), (w, h), angle), ...)`` draws the pupil outline.
 * ``visible``: ``visible_fraction >= 0.5``; blinks (lids shut) give ``visible = False``.
 * ``openness``: lid aperture relative to this eye's fully open aperture (0 shut .. 1 open).
-* ``gaze_x, gaze_y``: eye rotation in [-1, 1] (30 degrees = 1), +x toward image right, +y up; defined even
-  during blinks.
+* ``gaze_x, gaze_y``: eye rotation (yaw, pitch) / 30 degrees, clipped to [-1, 1]: +x turns the pupil toward
+  the image's right, +y toward its top (in the eye's frame, which the camera roll turns by at most 6 degrees
+  on ``clean``, 35 on ``hard``); defined even during blinks. The pupil's image position is a smooth,
+  monotonic but not linear function of gaze (``sin`` of the angle plus the camera's offset).
 
 Settings: ``tier`` a name in :data:`~pyacq_etvr.synth.nuisance.TIERS` or a ``Tier``; ``jpeg_quality`` None =
 the tier's choice, 1..100 = force a JPEG round trip at that quality, 0 = no JPEG; ``supersample`` renders at
