@@ -22,8 +22,7 @@ class QOscilloscope(WidgetNode):
         ``poller_stats()``), so the GUI never builds an unbounded queue.
 
     Settings (``configure``):
-        with_user_dialog: a double click on the plot opens a settings dialog (a parameter tree over the
-            params below, validated like the API); default False. :meth:`open_settings` opens it anyway.
+        with_user_dialog: double click opens the settings dialog (default False; see :meth:`open_settings`).
         sample_rate: Hz, overrides the stream's (required if the stream has none).
         channel_names: names for ``by_channel_params`` (default ``'ch0'``, ``'ch1'``...).
         max_pending: chunks buffered between two GUI deliveries (default 1000).
