@@ -218,12 +218,17 @@ def test_serial_node_frames_garbage_and_cut(cameras, eye_clips_dir):
     assert all(frame.shape == (1, 120, 204) for _, frame, _ in got)
     st = cam.stats()
     assert st["resyncs"] >= 1 and st["cut"] == 1 and st["corrupt"] == 0
-    # intact: the downscaled frame equals downscaling the source JPEG ourselves
-    ref = {}
+    assert st["decode_scale"] == 2  # the output is half the frame: libjpeg decodes straight at 1/2
+    # intact: each frame matches the source JPEG decoded in full and downscaled (within rounding)
+    refs = []
     for jpg in jpegs:
         full = cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_GRAYSCALE)
-        ref[cv2.resize(full, (204, 120), interpolation=cv2.INTER_AREA).tobytes()] = lookup[full.tobytes()]
-    assert all(frame[0].tobytes() in ref for _, frame, _ in got)
+        refs.append(cv2.resize(full, (204, 120), interpolation=cv2.INTER_AREA).astype(np.int16))
+    for _, frame, _ in got:
+        err = [np.abs(frame[0].astype(np.int16) - ref) for ref in refs]
+        best = int(np.argmin([e.mean() for e in err]))
+        assert err[best].max() <= 2 and err[best].mean() < 0.5
+    assert len(lookup) == len(jpegs)
 
 
 def rendered_pupil_centroid(frame: np.ndarray, x: float, y: float) -> tuple[float, float] | None:

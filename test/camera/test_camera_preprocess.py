@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -54,6 +55,23 @@ def test_uncovered_area_is_mean_grey():
     img[:, 50:] = 200  # mean 100, neither white nor black
     out = Preprocessor(100, 100, rotation=45)(img)
     assert out[0, 0] == 100 and out[-1, -1] == 100
+
+
+def test_reduced_decode_factor_and_geometry(frame):
+    assert Preprocessor(240, 240, output_size=(120, 120)).reduction() == 2
+    assert Preprocessor(240, 240, output_size=(60, 60)).reduction() == 4
+    assert Preprocessor(240, 240, output_size=(121, 120)).reduction() == 1
+    assert Preprocessor(240, 240, roi=(8, 8, 160, 160), output_size=(40, 40)).reduction() == 4
+    assert Preprocessor(240, 240, roi=(3, 0, 160, 160), output_size=(40, 40)).reduction() == 1  # x not divisible
+    assert Preprocessor(80, 60).reduction() == 1
+    # the reduced transform of a 2x-downscaled frame equals the full transform, within interpolation
+    yy, xx = np.mgrid[0:120, 0:160]
+    big = (128 + 60 * np.sin(xx / 9.0) * np.cos(yy / 13.0)).astype(np.uint8)  # smooth 160x120 scene
+    half = cv2.resize(big, (80, 60), interpolation=cv2.INTER_AREA)  # what a 1/2 decode delivers
+    full = Preprocessor(160, 120, rotation=90, roi=(40, 20, 80, 80), output_size=(40, 40))
+    small = full.reduced(2)
+    assert small.in_size == (80, 60) and small.roi == (20, 10, 40, 40)
+    assert np.abs(full(big).astype(int) - small(half).astype(int)).max() <= 8
 
 
 def test_other_frame_sizes_are_resized(frame):

@@ -74,6 +74,7 @@ class ByteBuffer:
         self.r = 0
         self.w = 0
         self.max_capacity = max_capacity
+        self._np: np.ndarray | None = None  # a numpy view of buf, dropped before buf grows
 
     def __len__(self) -> int:
         return self.w - self.r
@@ -94,6 +95,7 @@ class ByteBuffer:
                 size *= 2
             if size > self.max_capacity:
                 raise SourceDisconnected(f"buffer would exceed {self.max_capacity} bytes (no frame boundary found)")
+            self._np = None  # release our export so the bytearray may be resized
             self.buf.extend(bytes(size - len(self.buf)))
 
     def fill(self, read_into: Callable[[memoryview], int], min_free: int = 64 * 1024) -> int:
@@ -119,7 +121,10 @@ class ByteBuffer:
 
     def array(self, start: int, stop: int) -> np.ndarray:
         """A zero-copy uint8 view of ``buf[start:stop]`` (release it before the next fill/feed)."""
-        return np.frombuffer(self.buf, dtype=np.uint8, count=stop - start, offset=start)
+        whole = self._np
+        if whole is None:
+            whole = self._np = np.frombuffer(self.buf, dtype=np.uint8)
+        return whole[start:stop]
 
     def looks_like_jpeg(self, start: int, stop: int) -> bool:
         """SOI at ``start`` and EOI within :data:`EOI_SLACK` bytes of ``stop``."""

@@ -37,6 +37,7 @@ class CameraConfig:
     probe_timeout: float = 5.0  # learning the frame size at configure() when width/height are None
     backoff_initial: float = 0.1
     backoff_max: float = 2.5
+    reduced_decode: bool = True  # MJPEG/serial: decode at 1/2..1/8 scale when the output is that much smaller
 
     spec: SourceSpec | None = None  # derived
 
@@ -61,7 +62,7 @@ class CameraConfig:
         self.rotation = check_rotation(self.rotation)
         self.roi = check_roi(self.roi)
         self.output_size = check_size("output_size", self.output_size)
-        for key in ("flip_h", "flip_v", "realtime"):
+        for key in ("flip_h", "flip_v", "realtime", "reduced_decode"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{key} must be True or False, got {getattr(self, key)!r}")
         for key in ("stall_timeout", "connect_timeout", "probe_timeout", "backoff_initial", "backoff_max"):
@@ -106,8 +107,8 @@ def _check_pos(key: str, value: Any) -> float:
     return float(value)
 
 
-def make_source(cfg: CameraConfig) -> FrameSource:
-    """Instantiate the transport for a validated config."""
+def make_source(cfg: CameraConfig, reduce: int = 1) -> FrameSource:
+    """Instantiate the transport for a validated config (``reduce``: JPEG decode scale 1/1..1/8)."""
     spec = cfg.spec
     assert spec is not None, "validate() first"
     if spec.kind == "synthetic":
@@ -133,10 +134,10 @@ def make_source(cfg: CameraConfig) -> FrameSource:
     if spec.kind == "http":
         from pyacq_etvr.nodes.camera.mjpeg import MjpegSource
 
-        return MjpegSource(str(spec.target))
+        return MjpegSource(str(spec.target), reduce=reduce)
     from pyacq_etvr.nodes.camera.serial import SerialSource
 
-    return SerialSource(str(spec.target), baudrate=cfg.baudrate, backlog_limit=cfg.backlog_limit)
+    return SerialSource(str(spec.target), baudrate=cfg.baudrate, reduce=reduce, backlog_limit=cfg.backlog_limit)
 
 
 def probe_frame_size(cfg: CameraConfig) -> tuple[int, int]:

@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from pyacq_etvr.nodes.camera.base import (
+    EOI,
+    EOI_SLACK,
+    SOI,
     ByteBuffer,
     ClockMapper,
     FrameSource,
@@ -111,7 +114,7 @@ class MultipartParser:
                     if buf[q : q + 2] == b"--":
                         raise EndOfStream("server sent the closing boundary")
                     return None
-                length, stamp, ok = self._headers(bytes(buf[q:h]))
+                length, stamp, ok = self._headers(buf[q:h])
                 body = h + 4
                 if not ok:
                     self.corrupt += 1
@@ -136,8 +139,10 @@ class MultipartParser:
                 d.r = cut
                 continue
             d.r = stop
-            if self._accept(body, stop):
+            if buf.startswith(SOI, body) and buf.rfind(EOI, max(body + 2, stop - EOI_SLACK), stop) >= 0:
+                self.parts += 1
                 return Part(body, stop, stamp)
+            self.corrupt += 1
 
     def _accept(self, start: int, stop: int) -> bool:
         if self.data.looks_like_jpeg(start, stop):
@@ -147,24 +152,27 @@ class MultipartParser:
         return False
 
     @staticmethod
-    def _headers(raw: bytes) -> tuple[int | None, float | None, bool]:
-        """(Content-Length, X-Timestamp, well-formed) from a part's header block (case-insensitive)."""
-        low = raw.lower()
-        if low.startswith(b"--"):
+    def _headers(raw: bytes | bytearray) -> tuple[int | None, float | None, bool]:
+        """(Content-Length, X-Timestamp, well-formed) from a part's header block (names case-insensitive)."""
+        if raw.startswith(b"--"):
             raise EndOfStream("server sent the closing boundary")
+        i = raw.find(b"Content-Length:")  # fast path: the spelling OpenIris (and most servers) use
+        k = raw.find(b"X-Timestamp:")
+        if i < 0 or k < 0:
+            low = raw.lower()
+            i = low.find(b"content-length:")
+            k = low.find(b"x-timestamp:")
         length: int | None = None
         stamp: float | None = None
         try:
-            i = low.find(b"content-length:")
             if i >= 0:
-                j = low.find(b"\r\n", i)
-                length = int(low[i + 15 : j if j >= 0 else len(low)])
+                j = raw.find(b"\r\n", i)
+                length = int(raw[i + 15 : j if j >= 0 else len(raw)])
                 if length < 0:
                     return None, None, False
-            i = low.find(b"x-timestamp:")
-            if i >= 0:
-                j = low.find(b"\r\n", i)
-                stamp = float(low[i + 12 : j if j >= 0 else len(low)])
+            if k >= 0:
+                j = raw.find(b"\r\n", k)
+                stamp = float(raw[k + 12 : j if j >= 0 else len(raw)])
         except ValueError:
             return None, None, False
         return length, stamp, True
@@ -188,30 +196,35 @@ class Dechunker:
                 if rem:
                     k = rem if rem < n - i else n - i
                     out.feed(view[i : i + k])
-                    self.remaining = rem - k
+                    self.remaining = rem = rem - k
                     i += k
-                    continue
+                    if rem or n - i < 2:
+                        continue
+                    if data[i] == 13 and data[i + 1] == 10:  # the CRLF closing the chunk, usually right here
+                        i += 2
+                        continue
                 j = data.find(b"\n", i, n)
                 if j < 0:
                     self.line += bytes(view[i:n])
                     if len(self.line) > 1024:
                         raise SourceDisconnected("malformed chunked encoding (chunk-size line too long)")
                     return
-                if j - i == 1 and not self.line:  # the CRLF closing the previous chunk
-                    i = j + 1
-                    continue
-                line = data[i:j]
                 if self.line:
-                    line, self.line = self.line + line, b""
+                    line, self.line = self.line + bytes(view[i:j]), b""
+                else:
+                    line = data[i:j]
                 i = j + 1
-                if line.strip():
+                if len(line) > 1 or (line and line != b"\r"):  # else: a CRLF split across two reads
                     self._chunk_size(line)
 
-    def _chunk_size(self, line: bytes) -> None:
+    def _chunk_size(self, line: bytes | bytearray) -> None:
         try:
-            size = int(line.split(b";", 1)[0], 16)
+            size = int(line, 16)  # int() ignores the surrounding whitespace and CR
         except ValueError:
-            raise SourceDisconnected(f"malformed chunk size {line[:32]!r}") from None
+            try:
+                size = int(line.split(b";", 1)[0], 16)  # chunk extensions
+            except ValueError:
+                raise SourceDisconnected(f"malformed chunk size {bytes(line[:32])!r}") from None
         if size == 0:
             raise EndOfStream("server ended the chunked response")
         self.remaining = size

@@ -58,7 +58,9 @@ class Camera(Node):
     w, h px), ``flip_h``, ``flip_v``, ``output_size`` (w, h), ``stall_timeout`` (s, default 1.0),
     ``realtime`` (pace files/synthetic, default True), ``tier``/``seed``/``jpeg_quality`` (synthetic),
     ``baudrate`` (serial, 3,000,000), ``backlog_limit`` (serial bytes, 32 KiB), ``connect_timeout`` (s, 2),
-    ``probe_timeout`` (s, 5), ``backoff_initial``/``backoff_max`` (s, 0.1 / 2.5).
+    ``probe_timeout`` (s, 5), ``backoff_initial``/``backoff_max`` (s, 0.1 / 2.5), ``reduced_decode``
+    (MJPEG/serial, default True: when ``output_size`` is 2, 4 or 8 times smaller than the ROI, JPEGs are
+    decoded straight at that scale by libjpeg, ``stats()['decode_scale']``).
 
     **Threading**: ``start()`` runs one acquisition thread: connect → read → preprocess → send, in a loop.
     It never queues frames: transports hand over only the newest complete frame (older ones are counted
@@ -96,6 +98,7 @@ class Camera(Node):
         self._arrivals = np.zeros(128)
         self._source: FrameSource | None = None
         self._pre: Preprocessor | None = None
+        self._reduce = 1
 
     # ------------------------------------------------------------------ lifecycle hooks
     def _configure(self, **kwargs: Any) -> None:
@@ -113,7 +116,8 @@ class Camera(Node):
                 self.outputs["truth"] = OutputStream(spec=dict(TRUTH_SPEC), node=self, name="truth")
         elif "truth" in self.outputs:
             self.outputs.pop("truth").close()
-        self.config, self._pre = cfg, pre
+        reduce = pre.reduction() if cfg.reduced_decode and cfg.spec.kind in ("http", "serial") else 1
+        self.config, self._pre, self._reduce = cfg, pre.reduced(reduce), reduce
 
     def check_output_specs(self) -> None:
         if not self.outputs["video"].configured:
@@ -122,7 +126,8 @@ class Camera(Node):
     def _initialize(self) -> None:
         self._truth_buf = np.zeros(1, dtype=TRUTH_DTYPE)
         self._index = 0
-        self._source = make_source(self.config)  # kept across stop()/start(): counters and trajectory go on
+        # kept across stop()/start(): counters and trajectory go on
+        self._source = make_source(self.config, self._reduce)
 
     def _start(self) -> None:
         self._stop_event.clear()
@@ -263,6 +268,7 @@ class Camera(Node):
             "fps": float(fps),
             "last_frame_age_s": float(now - self._last_frame) if self._frames else float("nan"),
             "resized": int(self._pre.resized) if self._pre else 0,
+            "decode_scale": int(self._reduce),
             "errors": int(self._errors),
             "last_error": self._last_error,
             "source": src.describe() if src else (str(self.config.source) if self.config else ""),

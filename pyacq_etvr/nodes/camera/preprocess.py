@@ -131,3 +131,27 @@ class Preprocessor:
             shrink = self.out_size[0] < frame.shape[1]
             frame = cv2.resize(frame, self.out_size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         return frame
+
+    def reduction(self, factors: tuple[int, ...] = (8, 4, 2)) -> int:
+        """Largest JPEG decode reduction (1/2, 1/4, 1/8 in libjpeg's scaled IDCT) that loses nothing we output.
+
+        Allowed when the output is at least that many times smaller than the ROI in both directions and the
+        frame and ROI are divisible by it (so the geometry maps exactly); 1 otherwise.
+        """
+        w, h = self.in_size
+        x, y, rw, rh = self.roi if self.roi else (0, 0, w, h)
+        ow, oh = self.out_size
+        for r in factors:
+            if any(v % r for v in (w, h, x, y, rw, rh)):
+                continue
+            if ow * r <= rw and oh * r <= rh:
+                return r
+        return 1
+
+    def reduced(self, factor: int) -> Preprocessor:
+        """The same transform for frames decoded at 1/``factor`` scale (see :meth:`reduction`)."""
+        if factor == 1:
+            return self
+        w, h = self.in_size
+        roi = None if self.roi is None else tuple(v // factor for v in self.roi)
+        return Preprocessor(w // factor, h // factor, self.rotation, roi, self.flip_h, self.flip_v, self.out_size)
