@@ -348,3 +348,51 @@ class SerialPeer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pyacq_etvr.testing_peers {mjpeg,serial} CLIP [--fps F] [--port P]``: a fake eye camera.
+
+    Serves the clip as an OpenIris HTTP MJPEG camera (prints its URL) or an ETVR serial camera on a pty
+    (prints the port path), so ``Camera(source=...)`` or ``pyacq-etvr run --left ...`` can be tried without
+    hardware. Runs until interrupted (Ctrl-C / SIGTERM).
+    """
+    import argparse
+    import signal
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m pyacq_etvr.testing_peers", description=main.__doc__.split("\n")[0])
+    ap.add_argument("kind", choices=("mjpeg", "serial"))
+    ap.add_argument("clip", help="video file whose frames are served (JPEG-encoded)")
+    ap.add_argument("--fps", type=float, default=60.0)
+    ap.add_argument("--port", type=int, default=0, help="HTTP port (default: any free port)")
+    ap.add_argument("--frames", type=int, default=300, help="frames of the clip to loop (default 300)")
+    args = ap.parse_args(argv)
+    if args.fps <= 0 or args.frames <= 0:
+        ap.error("--fps and --frames must be positive")
+    try:
+        jpegs = clip_jpegs(args.clip, args.frames)
+    except ValueError as exc:
+        ap.error(str(exc))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    peer: MjpegServer | SerialPeer
+    if args.kind == "mjpeg":
+        peer = MjpegServer(jpegs, fps=args.fps, port=args.port).start()
+        print(peer.url, flush=True)
+    else:
+        peer = SerialPeer(jpegs, fps=args.fps).start()
+        print(peer.path, flush=True)
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        peer.close()
+    print("stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
