@@ -4,6 +4,7 @@ Names load lazily, so ``import pyacq_etvr.viewers`` stays cheap until a viewer i
 
 * nodes: :class:`ImageViewer` (camera frames + pupil overlay), :class:`QOscilloscope` (analog signals),
   :class:`GazeViewer` (both eyes' gaze and eyelids);
+* :class:`EyeDashboard`: per-eye images with pupil overlays and the gaze plot in one window (``--viewer``);
 * :class:`QtPollInput`: the core's background input poller delivering ``(index, data)`` as a Qt signal in
   the GUI thread;
 * the plain widgets behind the nodes, usable without streams: :class:`ImageViewerWidget`,
@@ -20,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "QOscilloscope": "pyacq_etvr.viewers.oscilloscope",
     "GazeViewer": "pyacq_etvr.viewers.gaze",
     "QtPollInput": "pyacq_etvr.viewers.qtpoller",
+    "EyeDashboard": "pyacq_etvr.viewers.dashboard",
     "ImageViewerWidget": "pyacq_etvr.viewers.imagewidget",
     "OscilloscopeWidget": "pyacq_etvr.viewers.scopewidget",
     "GazeViewerWidget": "pyacq_etvr.viewers.gazewidget",

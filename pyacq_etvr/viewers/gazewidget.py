@@ -82,6 +82,7 @@ class GazeViewerWidget(QtWidgets.QWidget):
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumSize(360, 260)
         layout.addWidget(self.graphics)
         self.plot = self.graphics.addPlot(row=0, col=0, title="gaze")
         self.plot.setAspectLocked(True)

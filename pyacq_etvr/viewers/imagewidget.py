@@ -119,6 +119,8 @@ class ImageViewerWidget(QtWidgets.QWidget):
             self.view.addItem(item)
         self.status = QtWidgets.QLabel("no frame yet")
         self.status.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        # the readout must not dictate the widget's minimum width (it is clipped when narrow)
+        self.status.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.status)
 
