@@ -82,6 +82,12 @@ def render_dataset(
         raise ConfigError(f"size must be an integer in [32, 4096], got {size!r}")
     if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len <= 0:
         raise ConfigError(f"seq_len must be a positive integer, got {seq_len!r}")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not np.isfinite(fps) or fps <= 0:
+        raise ConfigError(f"fps must be a positive finite number, got {fps!r}")
+    if isinstance(supersample, bool) or not isinstance(supersample, (int, np.integer)) or not 1 <= supersample <= 8:
+        raise ConfigError(f"supersample must be an integer in [1, 8], got {supersample!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     import cv2
 
     out = os.fspath(out)

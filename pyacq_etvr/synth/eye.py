@@ -103,12 +103,18 @@ class SyntheticEye:
             self.model.jpeg_quality = self.jpeg_quality or None
         for key, value in self.overrides.items():
             setattr(self.model, key, value)
-        self.renderer = Renderer(self.model, self.width, self.height, self.supersample, tex_rng)
-        self.trajectory = GazeTrajectory(self.fps, traj_rng, self.tier)
-        self.frame_rng = frame_rng
-        self.frame_count = 0
-        self._prev_pupil = None
-        self._pose = self._compute_pose()
+        self.model.validate()
+        try:
+            self.renderer = Renderer(self.model, self.width, self.height, self.supersample, tex_rng)
+            self.trajectory = GazeTrajectory(self.fps, traj_rng, self.tier)
+            self.frame_rng = frame_rng
+            self.frame_count = 0
+            self._prev_pupil = None
+            self._pose = self._compute_pose()
+        except (TypeError, ValueError, IndexError) as exc:
+            if not self.overrides:
+                raise
+            raise ConfigError(f"bad eye-model override(s) {sorted(self.overrides)}: {exc}") from exc
 
     # ------------------------------------------------------------------ pose
     def _compute_pose(self) -> tuple:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pyacq_etvr.core.errors import ConfigError
 from pyacq_etvr.synth.nuisance import Tier
 
 #: eyeball rotation radius to the iris plane, in iris radii (10.3 mm / 5.9 mm)
@@ -125,6 +126,30 @@ class EyeModel:
             lash_droop=float(rng.uniform(*tier.lash_droop)),
         )
 
+    def validate(self) -> None:
+        """Check every field's type and shape (after user overrides); ConfigError naming the field."""
+        for name in self.__dataclass_fields__:
+            v = getattr(self, name)
+            if name == "glints":
+                arr = np.asarray(v, dtype=float) if isinstance(v, (list, tuple, np.ndarray)) else None
+                if arr is None or arr.ndim != 2 or arr.shape[1] != 2 or not np.isfinite(arr).all():
+                    raise ConfigError(f"eye model: glints must be an (n, 2) array of finite offsets, got {v!r}")
+                self.glints = arr
+            elif name == "jpeg_quality":
+                if v is not None and (not isinstance(v, (int, np.integer)) or not 1 <= v <= 100):
+                    raise ConfigError(f"eye model: jpeg_quality must be None or 1..100, got {v!r}")
+            elif name in ("n_lashes",):
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 2000:
+                    raise ConfigError(f"eye model: {name} must be an integer in [0, 2000], got {v!r}")
+            elif isinstance(v, tuple) or name in ("anchor", "pupil_offset", "corner_y", "reflection_offset",
+                                                   "reflection_size"):  # fmt: skip
+                if not isinstance(v, (tuple, list)) or len(v) != 2 or not all(_finite(x) for x in v):
+                    raise ConfigError(f"eye model: {name} must be a pair of finite numbers, got {v!r}")
+            elif not _finite(v):
+                raise ConfigError(f"eye model: {name} must be a finite number, got {v!r}")
+        if self.ri <= 0 or self.hw <= 0:
+            raise ConfigError(f"eye model: ri and hw must be > 0, got ri={self.ri!r}, hw={self.hw!r}")
+
     # ------------------------------------------------------------------ per-frame pose
     @property
     def rot_radius(self) -> float:
@@ -167,6 +192,10 @@ class EyeModel:
         yl = corner * (1 - arch) + lo_apex * arch
         yl = np.maximum(yl, yu)
         return x, yu, yl
+
+
+def _finite(x: object) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float, np.integer, np.floating)) and math.isfinite(x)
 
 
 def ellipse_of(m: np.ndarray, centre: np.ndarray, radius: float) -> tuple[float, float, float, float, float]:

@@ -127,7 +127,19 @@ def test_cli_output_path_is_a_file(tmp_path):
     assert f.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("kwargs", [{"n": 0}, {"n": 2, "size": 31}, {"n": 2, "tier": "x"}, {"n": 2.5}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n": 0},
+        {"n": 2, "size": 31},
+        {"n": 2, "tier": "x"},
+        {"n": 2.5},
+        {"n": 2, "fps": 0},
+        {"n": 2, "supersample": 0},
+        {"n": 2, "seed": -4},
+        {"n": 2, "seq_len": 0, "sequence": True},
+    ],
+)
 def test_render_dataset_bad_arguments(tmp_path, kwargs):
     with pytest.raises(ConfigError):
         render_dataset(tmp_path / "x", **kwargs)

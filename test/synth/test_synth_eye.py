@@ -152,6 +152,8 @@ def test_tiers_differ_in_difficulty():
         {"seed": -1},
         {"supersample": 0},
         {"overrides": {"no_such_field": 1}},
+        {"overrides": {"anchor": "centre"}},
+        {"overrides": {"glints": [1.0, 2.0, 3.0]}},
     ],
 )
 def test_bad_settings_raise_config_error(kwargs):
