@@ -57,9 +57,9 @@ def test_frames_intact_and_x_timestamp_carried(jpegs, chunked):
     assert all(ts <= arrival for _, ts, arrival in got), "capture time must not be later than arrival"
     cam = np.array([sent[i] for i in indices])
     ts = np.array([t for _, t, _ in got], dtype=np.int64)
-    # the camera's frame spacing is kept (up to network jitter, well under a frame period)
-    err_ms = np.abs((ts - ts[0]) / 1e6 - (cam - cam[0]) * 1e3)
-    assert err_ms.max() < 5.0, err_ms
+    # the camera's frame spacing is kept: only a new fastest frame moves the clock offset
+    err_ms = np.abs(np.diff(ts) / 1e6 - np.diff(cam) * 1e3)
+    assert np.median(err_ms) < 0.05, err_ms
     assert src.corrupt == 0 and src.decoded >= 30
 
 

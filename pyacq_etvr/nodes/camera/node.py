@@ -85,7 +85,6 @@ class Camera(Node):
         self._stop_event = threading.Event()
         self._cam_state = CameraState.CLOSED
         self._log: deque[tuple[float, str, str]] = deque(maxlen=200)
-        self._lock = threading.Lock()
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -174,19 +173,20 @@ class Camera(Node):
                 self._connects += 1
                 try:
                     src.open(cfg.connect_timeout)
-                except SourceDisconnected as exc:
-                    self._failed(CameraState.DISCONNECTED, str(exc))
-                else:
                     if self._stream(src, cfg):
                         backoff = cfg.backoff_initial
+                except SourceDisconnected as exc:
+                    self._failed(CameraState.DISCONNECTED, str(exc))
+                except Exception as exc:  # a bug or an unusable frame: visible, logged once, retried like a drop
+                    reason = f"{type(exc).__name__}: {exc}"
+                    if reason != self._last_error:
+                        logger.exception("%s: acquisition failed", self._label)
+                    self._failed(CameraState.DISCONNECTED, reason)
                 finally:
                     src.close()
                 if stop.wait(backoff):
                     break
                 backoff = min(backoff * 2.0, cfg.backoff_max)
-        except Exception as exc:  # a bug or an unusable frame: keep the error visible, never die silently
-            logger.exception("%s: acquisition thread failed", self._label)
-            self._failed(CameraState.DISCONNECTED, f"{type(exc).__name__}: {exc}")
         finally:
             self._set_state(CameraState.CLOSED, "stopped")
 
