@@ -111,8 +111,9 @@ class Renderer:
         self.lash_group = np.where(self.lash_upper, rng.integers(0, 3, n), 3)
         self.lash_pts = np.empty((n, 4, 2), np.int32)
         self.lash_tmp = np.empty((n, 4, 2), np.float64)
-        pos = np.interp(self.lash_t, np.linspace(-1.0, 1.0, 41), np.arange(41.0))
-        self.lash_idx = np.minimum(pos.astype(np.intp), 39)
+        k = len(self.lid_t)
+        pos = np.interp(self.lash_t, self.lid_t, np.arange(float(k)))
+        self.lash_idx = np.minimum(pos.astype(np.intp), k - 2)
         self.lash_w = (pos - self.lash_idx)[:, None]
         self.lash_vy = np.where(self.lash_upper, 0.7, 1.0)  # droopy upper lashes / lower lashes point down
         side = np.where(self.lash_t >= 0, 1.0, -1.0) * np.where(self.lash_upper, 1.0, -1.0)
@@ -369,10 +370,16 @@ class Renderer:
             sel = self.lash_group == group
             if sel.any():
                 cv2.polylines(d, list(pts[sel]), False, colour, th, cv2.LINE_AA, _SHIFT)
+        drawn = [pts.reshape(-1, 2)]
         if openness > 0.02:
             margin = np.round(self.to_r(up[2:-2]) * _ONE).astype(np.int32)
             cv2.polylines(d, [margin], False, 150, self.margin_w, cv2.LINE_AA, _SHIFT)
-        lo_xy, hi_xy = pts.reshape(-1, 2).min(axis=0) >> _SHIFT, pts.reshape(-1, 2).max(axis=0) >> _SHIFT
+            drawn.append(margin)
+        drawn_pts = np.concatenate(drawn)
+        if drawn_pts.size == 0:
+            self.lash_box = None
+            return
+        lo_xy, hi_xy = drawn_pts.min(axis=0) >> _SHIFT, drawn_pts.max(axis=0) >> _SHIFT
         pad = max(th, self.margin_w) + 2
         x0, y0 = max(0, int(lo_xy[0]) - pad), max(0, int(lo_xy[1]) - pad)
         x1, y1 = min(self.rw, int(hi_xy[0]) + pad + 1), min(self.rh, int(hi_xy[1]) + pad + 1)

@@ -239,3 +239,10 @@ def test_non_square_frames_and_labels_in_range(tier):
             assert w >= h > 0 and 0 <= float(truth["ellipse"][4]) < 180
     assert seen > 0
     assert out.std() > 5  # a picture, not a flat frame
+
+
+def test_overrides_without_lashes_or_glints_render():
+    eye = SyntheticEye(64, 64, tier="hard", seed=2, overrides={"n_lashes": 0, "glints": np.empty((0, 2))})
+    for _ in range(30):
+        frame, truth = eye.next()
+        assert frame.shape == (64, 64)
