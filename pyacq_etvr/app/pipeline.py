@@ -17,9 +17,13 @@ Recordings: ``<record>/left``, ``<record>/right`` and ``<record>/osc`` are each 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +67,27 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+@contextlib.contextmanager
+def children_ignore_sigint() -> Iterator[None]:
+    """Block SIGINT in this thread while spawning: child processes inherit the blocked mask, so a Ctrl-C in the
+    terminal (sent to the whole process group) reaches only ``pyacq-etvr run``, which then stops the NodeGroups
+    in order. A Ctrl-C arriving meanwhile stays pending and is delivered here when the block ends."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def create_nodegroup(manager: Any, name: str) -> Any:
+    """``manager.create_nodegroup(name=name)`` with Ctrl-C kept away from the new process."""
+    with children_ignore_sigint():
+        return manager.create_nodegroup(name=name)
+
+
 @dataclass
 class EyeGroup:
     """One eye's NodeGroup and the proxies of its nodes."""
@@ -86,14 +111,15 @@ class EyeGroup:
 class Pipeline:
     """Build, run, watch and tear down the pipeline of an :class:`AppConfig` on a Manager.
 
-    ``Pipeline(cfg, manager).build()`` creates and connects everything (nothing runs yet); ``start()``;
-    ``check_eyes()`` returns the eyes whose process died; ``restart_eye(eye)``; ``status()`` (plain dict);
+    ``Pipeline(cfg, manager, expose_sent=False).build()`` creates and connects everything (nothing runs yet);
+    ``start()``; ``check_eyes()`` returns the eyes whose process died; ``restart_eye(eye)``; ``status()`` (plain dict);
     ``recenter()`` / ``recalibrate()``; ``close()`` stops and closes every node and NodeGroup it created.
     """
 
-    def __init__(self, cfg: AppConfig, manager: Any) -> None:
+    def __init__(self, cfg: AppConfig, manager: Any, expose_sent: bool = False) -> None:
         self.cfg = cfg
         self.manager = manager
+        self.expose_sent = expose_sent  # publish the OscSender's ``sent`` output over tcp (benchmark, tools)
         self.eyes: dict[str, EyeGroup] = {}
         self.restarts = {e: 0 for e in cfg.eyes()}
         self.down_reason: dict[str, str] = {}
@@ -123,7 +149,7 @@ class Pipeline:
 
     def _build_osc_group(self) -> None:
         cfg = self.cfg
-        ng = self.osc_group = self.manager.create_nodegroup(name="osc")
+        ng = self.osc_group = create_nodegroup(self.manager, "osc")
         _register(ng, OSC_NODES)
         self.merge = ng.create_node("EyeMerge", name="merge")
         self.merge.configure()
@@ -140,7 +166,9 @@ class Pipeline:
             max_rate=o.max_rate,
         )
         self.sender.inputs["merged"].connect(self.merge.outputs["merged"])
-        if cfg.run.record:
+        if self.expose_sent:
+            self.sender.outputs["sent"].configure(protocol="tcp", interface="127.0.0.1")
+        elif cfg.run.record:
             self.sender.outputs["sent"].configure(protocol="inproc")
         c = cfg.calibration
         for eye in cfg.eyes():
@@ -168,7 +196,7 @@ class Pipeline:
 
     def _build_eye(self, eye: str, gen: int) -> EyeGroup:
         e = getattr(self.cfg, eye)
-        ng = self.manager.create_nodegroup(name=f"eye-{eye}-{gen}")
+        ng = create_nodegroup(self.manager, f"eye-{eye}-{gen}")
         try:
             _register(ng, EYE_NODES)
             if e.replay_dir is not None:

@@ -71,6 +71,8 @@ class OscOutput:
     max_rate : float, default 0
         Maximum records per second (0 = no limit: one per submitted record). Values submitted faster replace
         the pending one (latest wins).
+    inline : bool, default False
+        Send from the caller's thread in :meth:`submit` (only with ``max_rate=0``): lower latency, no thread.
     max_angle_deg : float, default 30
         Gaze angle at |x| or |y| = 1 for the pitch/yaw look.
     on_sent : callable(record, sent_ns, n_messages), optional
@@ -88,6 +90,7 @@ class OscOutput:
         max_rate: float = 0.0,
         max_angle_deg: float = 30.0,
         on_sent: Callable[[np.void, int, int], None] | None = None,
+        inline: bool = False,
     ) -> None:
         check_scheme(scheme, eyes, native_look)
         self.addr = check_endpoint(host, port, "osc")
@@ -100,6 +103,11 @@ class OscOutput:
         self.min_interval_ns = int(1e9 / max_rate) if max_rate > 0 else 0
         self.max_angle_deg = float(max_angle_deg)
         self.on_sent = on_sent
+        if inline and self.min_interval_ns:
+            raise ConfigError("osc: inline sending needs max_rate = 0 (a rate limit needs the sender thread)")
+        self.inline = bool(inline)
+        self._send_lock = threading.Lock()
+        self._open = False
         self._slot = np.zeros(1, dtype=MERGED_DTYPE)
         self._work = np.zeros(1, dtype=MERGED_DTYPE)
         self._cond = threading.Condition()
@@ -113,7 +121,7 @@ class OscOutput:
 
     def start(self) -> None:
         """Open the socket and start the sender thread (idempotent)."""
-        if self._thread is not None:
+        if self._open:
             return
         from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
         from pythonosc.osc_message_builder import OscMessageBuilder
@@ -122,8 +130,10 @@ class OscOutput:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="OscOutput", daemon=True)
-        self._thread.start()
+        self._open = True
+        if not self.inline:
+            self._thread = threading.Thread(target=self._run, name="OscOutput", daemon=True)
+            self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the thread (the pending value, if any, is not sent) and close the socket."""
@@ -133,16 +143,34 @@ class OscOutput:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        with self._send_lock:
+            self._open = False
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._open
 
     def submit(self, record: np.ndarray | np.void) -> None:
-        """Put the newest merged record in the slot (never blocks; an unsent previous value is dropped)."""
+        """Put the newest merged record in the slot (never blocks; an unsent previous value is dropped).
+
+        ``inline`` mode: send it now from the caller's thread instead (non-blocking socket: a send that
+        would block is dropped), saving the hand-over to the sender thread; the caller then drains its input
+        to the newest value itself so that nothing stale queues up."""
+        if self.inline:
+            rec = record if isinstance(record, np.void) else np.asarray(record).reshape(-1)[-1]
+            with self._send_lock:
+                self.counters["submitted"] += 1
+                if not self._open:
+                    return
+                try:
+                    self._send(rec)
+                except Exception:
+                    self.counters["errors"] += 1
+                    log.exception("OSC send failed")
+            return
         with self._cond:
             if self._new:
                 self.counters["overwritten"] += 1
@@ -356,10 +384,13 @@ class OscSender(Node):
     Settings: those of :class:`OscOutput` (host='127.0.0.1', port=9000, scheme='native', eyes='both',
     native_look='vec', bundles=False, max_rate=0 (unlimited), max_angle_deg=30).
 
-    Threading: a worker thread takes every incoming chunk and puts its last record into OscOutput's
-    latest-value slot (never blocks); OscOutput's own thread sends. Sending follows the data: when tracking
-    stops, sending stops (VRChat then falls back to its own eye animation after 10 s); stop() ends both
-    threads cleanly. ``stats()`` adds the capture->send latency p50/p99 (ms) of the last 2048 packets, overall and per
+    Threading: with ``max_rate=0`` (default) one worker thread receives the newest merged record (older
+    queued ones are skipped and counted as ``overwritten``) and sends it at once through the non-blocking
+    socket (a send that would block is dropped); with a rate limit, the worker puts the record into
+    OscOutput's latest-value slot and OscOutput's own thread sends at most ``max_rate`` per second.
+    Sending follows the data: when tracking stops, sending stops (VRChat then falls back to its own eye
+    animation after 10 s); stop() ends the threads cleanly. ``stats()`` adds the capture->send latency
+    p50/p99 (ms) of the last 2048 packets, overall and per
     eye whose frame triggered the packet (``latency_ms_p50_left``...).
     """
 
@@ -367,13 +398,15 @@ class OscSender(Node):
     _output_specs = {"sent": {"dtype": dtype_to_json(SENT_DTYPE), "shape": [-1]}}
 
     def _configure(self, **params: Any) -> None:
-        self.osc = OscOutput(on_sent=self._on_sent, **params)
+        inline = not params.get("max_rate")
+        self.osc = OscOutput(on_sent=self._on_sent, inline=inline, **params)
         self._lat = np.zeros((3, 2048), np.float64)  # capture->send latency, ms: all, left-sourced, right-sourced
         self._nlat = [0, 0, 0]
         self._sent_rec = np.zeros(1, SENT_DTYPE)
 
     def _initialize(self) -> None:
-        self._worker = InputWorker(self.inputs["merged"], self._on_chunk, f"{self._label} worker")
+        inline = self.osc.inline  # sending in the worker thread: drain to the newest record, never queue
+        self._worker = InputWorker(self.inputs["merged"], self._on_chunk, f"{self._label} worker", latest=inline)
 
     def _on_chunk(self, index: int, data: np.ndarray, ts: int) -> None:
         if data.shape[0]:
@@ -396,6 +429,8 @@ class OscSender(Node):
     def stats(self) -> dict[str, Any]:
         """Plain dict: OscOutput counters, latency_ms_p50/p99, chunks received, errors."""
         out = self.osc.stats()
+        if self.inputs["merged"].connected:
+            out["overwritten"] += int(self.inputs["merged"].stats().get("skipped", 0))
         for row, suffix in ((0, ""), (1, "_left"), (2, "_right")):
             n = min(self._nlat[row], self._lat.shape[1])
             if n:

@@ -58,7 +58,7 @@ def test_calibrate_merge_send_local(tmp_path):
             for i in range(150):  # 2.5 s at 60 Hz: the 1 s automatic sweep completes on the way
                 for s in srcs.values():
                     s.send(pupil(i + 1, gx[i], gy[i], t0 + i * 16_666_667), index=i + 1, timestamp_ns=t0 + i)
-                wait_until(lambda i=i: sender.osc.stats()["submitted"] >= 2 * i + 1, 2, 0.001)
+                wait_until(lambda i=i: merge.stats()["merged"] >= 2 * i + 2, 2, 0.001)
             assert wait_until(lambda: len(cap.by_address().get("/avatar/parameters/v2/EyeLeftX", [])) > 30, 5)
             assert all(c.status()["calibrated"] for c in cals.values())
             assert cals["left"].recenter()

@@ -151,3 +151,21 @@ def test_control_server_triggers_on_true_only():
             OscControlServer(port=busy.port)
         finally:
             busy.stop()
+
+
+def test_inline_sender_sends_from_the_caller():
+    with OscCapture() as cap:
+        out = OscOutput(port=cap.port, scheme="native", inline=True)
+        out.submit(merged(1))  # not started: counted, nothing sent, no error
+        out.start()
+        try:
+            for i in range(20):
+                out.submit(merged(i + 2))
+            assert out.stats()["sent"] == 20 and not out.stats()["overwritten"]
+            assert wait_until(lambda: len(cap.snapshot()) == 40, 3)
+        finally:
+            out.stop()
+        out.submit(merged(99))  # stopped: dropped quietly
+        assert out.stats()["sent"] == 20 and out.stats()["errors"] == 0
+    with pytest.raises(ConfigError, match="inline"):
+        OscOutput(inline=True, max_rate=30)

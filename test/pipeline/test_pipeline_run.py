@@ -1,0 +1,257 @@
+"""End-to-end: real `pyacq-etvr run` processes with synthetic eyes, a real python-osc server receiving the
+output, OSC control messages, a SIGKILL of one eye's NodeGroup, bad configurations."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from pyacq_etvr.nodes.osc import RECALIBRATE, RECENTER, OscCapture
+from pyacq_etvr.nodes.osc_schemes import scheme_addresses
+from pyacq_etvr.nodes.recorder import RawRecording
+from pyacq_etvr.testing import descendant_pids, wait_until
+
+RUN = [sys.executable, "-m", "pyacq_etvr.cli", "run", "--plain", "--control-port", "0"]
+
+
+def start_run(tmp_path, cap, *args, toml="", session=False):
+    cfg = tmp_path / "eyes.toml"
+    cfg.write_text(toml)
+    out = open(tmp_path / "out.txt", "w+")
+    cmd = [*RUN, "--config", str(cfg), "--osc-port", str(cap.port), *args]
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=session)
+    return proc, out
+
+
+def output(out):
+    out.flush()
+    out.seek(0)
+    return out.read()
+
+
+def last_status(out):
+    lines = [ln for ln in output(out).splitlines() if ln.startswith("pyacq-etvr run  t=")]
+    return lines[-1] if lines else ""
+
+
+def finish(proc, out, timeout=60):
+    try:
+        rc = proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    text = output(out)
+    out.close()
+    return rc, text
+
+
+def group_pid(proc, name):
+    for pid in descendant_pids(proc.pid, include_zombies=False):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f'"name": "{name}"' in cmd:
+            return pid
+    return None
+
+
+def truth_of(rec_root, eye):
+    parts = sorted(d for d in os.listdir(rec_root) if d == eye or d.startswith(eye + "-"))
+    return np.concatenate([RawRecording(os.path.join(rec_root, d)).read("truth").data for d in parts])
+
+
+def follow_truth(osc, truth, eye):
+    """OSC records triggered by ``eye``'s frames (after its calibration) matched to that frame's ground truth."""
+    src = 0 if eye == "left" else 1
+    o = osc[(osc["source"] == src) & osc[f"{eye}_valid"]]
+    by_t = {int(t): i for i, t in enumerate(truth["timestamp_ns"])}
+    idx = np.array([by_t.get(int(t), -1) for t in o["timestamp_ns"]])
+    o, t = o[idx >= 0], truth[idx[idx >= 0]]
+    return o[f"{eye}_x"], o[f"{eye}_y"], t["gaze_x"], t["gaze_y"]
+
+
+@pytest.mark.timeout(90)
+def test_run_native_follows_truth_and_survives_sigkill(tmp_path):
+    rec = str(tmp_path / "rec")
+    with OscCapture() as cap:
+        proc, out = start_run(
+            tmp_path, cap, "--duration", "13", "--record", rec, toml="[calibration]\nauto_sweep_s = 4.0\n"
+        )
+        try:
+            assert wait_until(lambda: "streaming" in last_status(out) and "calibrat" not in last_status(out), 30)
+            victim = group_pid(proc, "eye-left-0")
+            assert victim is not None
+            t_kill = time.monotonic_ns()
+            os.kill(victim, signal.SIGKILL)
+            rc, text = finish(proc, out)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        msgs = cap.snapshot()
+    assert rc == 0, text
+    assert "left eye: NodeGroup process" in text and "restarts 1" in text and "stopped after" in text
+    # every address of the scheme, right argument count and types, values in range
+    expected = scheme_addresses("native", "both", "vec")
+    seen = {}
+    for _, addr, args in msgs:
+        seen.setdefault(addr, []).append(args)
+    assert set(seen) == set(expected)
+    for addr, arglists in seen.items():
+        assert all(len(a) == expected[addr] and all(isinstance(v, float) for v in a) for a in arglists)
+    vec = np.array(seen["/tracking/eye/LeftRightVec"])
+    assert np.all(np.abs(vec[:, [0, 1, 3, 4]]) <= 1.0) and np.all(vec[:, [2, 5]] == 1.0)
+    closed = np.array(seen["/tracking/eye/EyesClosedAmount"])
+    assert np.all((closed >= 0) & (closed <= 1))
+    # the rate follows the cameras: one update per frame of either eye (2 x 60 fps), minus overwritten ones
+    times = np.array([t for t, a, _ in msgs if a == "/tracking/eye/EyesClosedAmount"])
+    steady = times[(times > times[0] + 3e9) & (times < t_kill)]
+    rate = (len(steady) - 1) / ((steady[-1] - steady[0]) * 1e-9)
+    assert 50 <= rate <= 130, rate
+    # the other eye never stopped, the killed one is back within 3 s
+    osc = RawRecording(os.path.join(rec, "osc")).read("osc").data
+    right_t = np.sort(osc["timestamp_ns"][osc["source"] == 1])
+    left_t = np.sort(osc["timestamp_ns"][osc["source"] == 0])
+    assert np.diff(right_t[right_t > t_kill - 1e9]).max() < 0.5e9
+    after = left_t[left_t > t_kill]
+    assert after.size > 60 and after[0] - t_kill < 3e9, (after[:1] - t_kill) * 1e-9
+    assert np.diff(np.sort([t for t, _, _ in msgs if t > t_kill])).max() < 0.5e9  # OSC never went silent
+    # the gaze follows the synthetic ground truth after calibration
+    for eye in ("left", "right"):
+        x, y, gx, gy = follow_truth(osc, truth_of(rec, eye), eye)
+        assert x.size > 150
+        cx, cy = np.corrcoef(x, gx)[0, 1], np.corrcoef(y, gy)[0, 1]
+        assert cx >= 0.95 and cy >= 0.95, (eye, cx, cy)
+
+
+def osc_matches_calibration(rec, state, t_from, t_to=None):
+    """Share of left-eye OSC records in [t_from, t_to) whose x/y equal the mapping of the recorded pupil
+    position through the calibration ``state`` (synthetic camera: no x flip, image y down)."""
+    pupil = RawRecording(os.path.join(rec, "left")).read("pupil").data
+    osc = RawRecording(os.path.join(rec, "osc")).read("osc").data
+    o = osc[(osc["source"] == 0) & osc["left_valid"] & (osc["timestamp_ns"] >= t_from)]
+    if t_to is not None:
+        o = o[o["timestamp_ns"] < t_to]
+    by_t = {int(t): i for i, t in enumerate(pupil["timestamp_ns"])}
+    idx = np.array([by_t.get(int(t), -1) for t in o["timestamp_ns"]])
+    p, o = pupil[idx[idx >= 0]], o[idx >= 0]
+    ex = np.clip((p["x"] - state["offset_x"]) / state["half_x"], -1, 1)
+    ey = np.clip((state["offset_y"] - p["y"]) / state["half_y"], -1, 1)
+    ok = (np.abs(ex - o["left_x"]) < 1e-4) & (np.abs(ey - o["left_y"]) < 1e-4)
+    return float(ok.mean()) if ok.size else 0.0, int(ok.size)
+
+
+@pytest.mark.timeout(90)
+def test_osc_recenter_and_recalibrate_change_the_output(tmp_path):
+    from pythonosc.udp_client import SimpleUDPClient
+
+    rec = str(tmp_path / "rec")
+    calib = str(tmp_path / "calib.json")
+    toml = '[right]\nsource = "none"\n[calibration]\nauto_sweep_s = 2.0\nsweep_s = 2.0\n'
+
+    def state():
+        try:
+            return json.load(open(calib))["left"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    with OscCapture() as cap:
+        proc, out = start_run(tmp_path, cap, "--duration", "11", "--record", rec, "--calibration", calib, toml=toml)
+        try:
+            assert wait_until(lambda: "control on port" in output(out), 20)
+            port = int(output(out).split("control on port ")[1].split(")")[0])
+            assert wait_until(lambda: state() is not None, 20)  # automatic sweep done and saved
+            s0 = state()
+            time.sleep(1.0)
+            client = SimpleUDPClient("127.0.0.1", port)
+            t1 = time.monotonic_ns()
+            client.send_message(RECENTER, True)
+            assert wait_until(lambda: state()["offset_x"] != s0["offset_x"], 5)
+            t1b = time.monotonic_ns()
+            s1 = state()
+            time.sleep(1.0)
+            client.send_message(RECALIBRATE, False)  # a released button does nothing
+            client.send_message(RECALIBRATE, True)
+            t2 = time.monotonic_ns()
+            assert wait_until(lambda: state()["half_x"] != s1["half_x"], 8)
+            t2b = time.monotonic_ns()
+            s2 = state()
+            rc, text = finish(proc, out)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert rc == 0, text
+    assert "recenter" in text and "recalibration sweep started" in text
+    # before the recenter the output follows the first calibration, after it the recentered one...
+    share, n = osc_matches_calibration(rec, s0, t1 - int(0.8e9), t1)
+    assert n > 20 and share > 0.9
+    share, n = osc_matches_calibration(rec, s1, t1b + int(0.1e9), t2)
+    assert n > 20 and share > 0.9
+    assert osc_matches_calibration(rec, s0, t1b + int(0.1e9), t2)[0] < 0.1
+    # ... and after the new sweep, the new calibration
+    share, n = osc_matches_calibration(rec, s2, t2b + int(0.1e9))
+    assert n > 20 and share > 0.9
+    assert s1["half_x"] == s0["half_x"] and s1["half_y"] == s0["half_y"]  # recenter keeps the half-axes
+
+
+@pytest.mark.timeout(60)
+def test_run_vrcft_v1_one_eye_then_ctrl_c(tmp_path):
+    with OscCapture() as cap:
+        proc, out = start_run(
+            tmp_path, cap, "--right", "none", "--osc-scheme", "vrcft-v1", session=True,
+            toml="[calibration]\nauto_sweep_s = 1.5\n[osc]\nbundles = true\n",
+        )  # fmt: skip
+        try:
+            assert wait_until(lambda: len(cap.by_address().get("/avatar/parameters/LeftEyeX", [])) > 100, 30)
+            groups = descendant_pids(proc.pid, include_zombies=False)
+            assert len(groups) == 2  # the eye and the OSC NodeGroups
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+            rc, text = finish(proc, out)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        got = cap.by_address()
+    assert rc == 0, text
+    assert "stopped after" in text and "died" not in text  # the NodeGroups were stopped, not killed by Ctrl-C
+    assert not [p for p in groups if os.path.exists(f"/proc/{p}")]  # every process reaped
+    assert set(got) == set(scheme_addresses("vrcft-v1", "left"))
+    x = np.array([a[0] for _, a in got["/avatar/parameters/LeftEyeX"]])
+    assert np.array_equal(x, [a[0] for _, a in got["/avatar/parameters/RightEyeX"]])  # one eye drives both
+    assert np.all(np.abs(x) <= 1) and x.std() > 0.05
+
+
+@pytest.mark.parametrize(
+    "args,key",
+    [
+        (["--osc-port", "99999"], "osc.port"),
+        (["--left", "/nonexistent/eye.mp4"], "left.source"),
+        (["--osc-scheme", "vrchat"], "osc.scheme"),
+        (["--duration", "-1"], "--duration"),
+    ],
+)
+def test_bad_config_starts_nothing(tmp_path, args, key):
+    proc = subprocess.run([*RUN, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert key in proc.stderr and "error" in proc.stderr
+    assert proc.stdout == ""  # nothing started, no status
+
+
+def test_bad_toml_key_and_busy_control_port(tmp_path):
+    f = tmp_path / "eyes.toml"
+    f.write_text("[filters]\none_euro_beta = -1\n")
+    proc = subprocess.run([*RUN[:-2], "--config", str(f)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "filters.one_euro_beta" in proc.stderr
+    with OscCapture() as busy:  # the control port is taken: clear error, nothing started
+        proc = subprocess.run([*RUN[:-2], "--control-port", str(busy.port)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "control.port" in proc.stderr and proc.stdout == ""
