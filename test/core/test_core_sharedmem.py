@@ -151,8 +151,15 @@ def test_segment_of_sigkilled_writer_is_removed(how):
         params = json.loads(_readline(procs[0], 30))
         name = params["shm_name"]
         assert os.path.exists(os.path.join(SHM_DIR, name))
+        reader = InputStream()
+        reader.connect(params)
+        for _ in range(10):
+            reader.recv(timeout=5000)
         os.kill(procs[0].pid, signal.SIGKILL)
         assert procs[0].wait(10) == -signal.SIGKILL
+        with pytest.raises(StreamClosedError, match="died"):
+            reader.recv(timeout=5000)  # a reader of a dead writer is told, not left waiting
+        reader.close()
         assert os.path.exists(os.path.join(SHM_DIR, name))  # the killed owner could not unlink it
         if how == "cleanup_call":
             assert name in cleanup_stale_segments()

@@ -246,3 +246,28 @@ def test_hwm_drops_are_counted():
     assert n < 3000 and inp.stats()["dropped"] == 3000 - n
     inp.close()
     out.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_params_are_json_and_msgpack_serialisable(mode):
+    import json
+
+    import msgpack
+
+    out = OutputStream()
+    extra = dict(buffer_size=8, fill=np.float32(0.5), axisorder=(1, 0)) if mode == "sharedmem" else {}
+    size = dict(buffer_size=8) if mode == "sharedmem" else {}
+    out.configure(protocol="tcp", transfermode=mode, dtype=PAYLOADS["struct"][0]["dtype"], shape=(-1,), **size)
+    assert json.loads(json.dumps(out.params))["dtype"] == [["x", "<f4"], ["y", "<f4"], ["flags", "|u1", [2]]]
+    out.close()
+    out.configure(
+        protocol="tcp", transfermode=mode, dtype="float32", shape=(-1, 2), sample_rate=np.float64(10), **extra
+    )
+    params = json.loads(json.dumps(out.params))
+    assert msgpack.unpackb(msgpack.packb(out.params)) == params
+    inp = InputStream()
+    inp.connect(params)  # a params dict that went through JSON still connects
+    out.send(np.ones((3, 2), dtype="float32"))
+    assert inp.recv(timeout=1000)[0] == 3
+    inp.close()
+    out.close()

@@ -95,7 +95,7 @@ class OutputStream:
         self.close()
         channel = PubChannel(params["protocol"], params["interface"], params["port"], int(params["sndhwm"]))
         try:
-            out_params = {k: v for k, v in params.items() if k not in SPEC_KEYS}
+            out_params = {k: _plain(v) for k, v in params.items() if k not in SPEC_KEYS}
             out_params.update(spec.to_dict())
             out_params.update(url=channel.url, name=self.label, stream_id=uuid.uuid4().hex)
             sender = sender_cls(channel, out_params, spec)
@@ -175,6 +175,15 @@ class OutputStream:
     def __repr__(self) -> str:
         state = self.params.get("url", "not configured") if self.configured else "not configured"
         return f"<OutputStream {self.label} {state}>"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars / arrays / tuples turned into plain Python (params travel over RPC)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _same(key: str, a: Any, b: Any) -> bool:

@@ -8,6 +8,7 @@ flight (inproc: the receiver even sees the sender's memory).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -55,6 +56,7 @@ class PlainDataReceiver(DataReceiver):
         self._tail = tuple(spec.shape[1:]) if spec.shape is not None else ()
         self._next_seq = -1
         self._pending: bytes | None = None
+        self._rcvtimeo = -1
 
     def connect(self, timeout: float, what: str) -> None:
         self.channel.connect(timeout, what)
@@ -69,30 +71,54 @@ class PlainDataReceiver(DataReceiver):
             if not sock.poll(wait):
                 return False
             first = sock.recv()
-            if len(first) == _HEADER_SIZE and sock.getsockopt(zmq.RCVMORE):
+            if len(first) == _HEADER_SIZE:
                 self._pending = first  # zmq cannot peek: keep the header for recv()
                 return True
             self.channel.welcomed = True  # a one-frame welcome message: consume it and keep waiting
 
-    def _read_one(self) -> tuple[int, np.ndarray, int]:
-        header = self._pending
-        assert header is not None  # poll() returned True
-        self._pending = None
+    def _next_header(self, timeout: float | None) -> bytes | None:
+        """Header of the next chunk within ``timeout`` ms, or None. Blocking recv with RCVTIMEO: no extra poll."""
+        if self._pending is not None:
+            header, self._pending = self._pending, None
+            return header
+        sock = self._sock
+        deadline = None if timeout is None else time.monotonic() + timeout / 1000.0
+        while True:
+            ms = -1 if timeout is None else max(0, math.ceil(timeout))
+            if ms != self._rcvtimeo:
+                sock.setsockopt(zmq.RCVTIMEO, ms)
+                self._rcvtimeo = ms
+            try:
+                first = sock.recv()
+            except zmq.Again:
+                return None
+            if len(first) == _HEADER_SIZE:
+                return first
+            self.channel.welcomed = True  # a one-frame welcome message: skip it
+            if deadline is not None:
+                timeout = max(0.0, (deadline - time.monotonic()) * 1000.0)
+
+    def _read_one(self, header: bytes) -> tuple[int, np.ndarray, int]:
         frame = self._sock.recv(copy=False)
         seq, index, ts, n = _unpack(header)
-        if self._next_seq >= 0 and seq != self._next_seq:
+        if seq != self._next_seq and self._next_seq >= 0:
             self.dropped += max(0, seq - self._next_seq)
         self._next_seq = seq + 1
         data = np.frombuffer(frame, dtype=self._dtype).reshape((n, *self._tail))
         return index, data, ts
 
     def recv(self, timeout: float | None, latest: bool) -> tuple[int, np.ndarray, int]:
-        if not self.poll(timeout):
+        header = self._next_header(timeout)
+        if header is None:
             raise StreamTimeout(f"no chunk from {self.params.get('name', self.channel.url)} within {timeout} ms")
-        out = self._read_one()
+        out = self._read_one(header)
         if latest:
-            while self.poll(0):
-                out = self._read_one()
+            sock = self._sock
+            while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                header = self._next_header(0)
+                if header is None:
+                    break
+                out = self._read_one(header)
                 self.skipped += 1
         self.received += 1
         self.last_index = out[0]
@@ -100,8 +126,11 @@ class PlainDataReceiver(DataReceiver):
 
     def empty_queue(self) -> int:
         n = 0
-        while self.poll(0):
-            self._read_one()
+        while True:
+            header = self._next_header(0)
+            if header is None:
+                break
+            self._read_one(header)
             n += 1
         self.skipped += n
         return n

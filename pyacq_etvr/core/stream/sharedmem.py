@@ -10,9 +10,10 @@ the data, then publish ``IDX_END`` and ``SEQ_END`` (committed). Reader: copy the
 an overrun is counted (or OverrunError raised): torn or overwritten data is never returned.
 
 Notifications: a reader that caught up spins ~20 us on ``SEQ_END`` (cheap, catches bursts), then sets the
-``WAITING`` flag, re-checks, and blocks on the SUB socket (bounded waits, so a lost wake-up costs at most
-50 ms). The writer sends a one-byte ZeroMQ notification only when ``WAITING`` is set, and clears it: at high
-rates almost no chunk pays for a ZeroMQ message, at low rates each wake-up costs one small message.
+``WAITING`` flag, re-checks, and blocks on the SUB socket in bounded slices (a lost wake-up costs at most
+50 ms; between slices it checks that the writer process is alive, StreamClosedError if it died). The
+writer sends a one-byte ZeroMQ notification only when ``WAITING`` is set, and clears it: at high rates
+almost no chunk pays for a ZeroMQ message, at low rates each wake-up costs one small message.
 Assumes a TSO machine (x86-64) for cross-process store ordering.
 """
 
@@ -37,13 +38,13 @@ from ..errors import (
 from ..spec import StreamSpec
 from .channel import NOTIFY, SubChannel
 from .ringbuffer import RingBuffer, ring_nbytes
-from .shm import SharedMemorySegment, cleanup_stale_segments
+from .shm import SharedMemorySegment, cleanup_stale_segments, process_start_time
 from .transfermode import DataReceiver, DataSender
 
 MAGIC = 0x70796163715F7276  # "pyacq_rv"
 LAYOUT = 1
 HEADER_SLOTS = 16
-MAGIC_, LAYOUT_, SEQ_BEGIN, SEQ_END, IDX_BEGIN, IDX_END, WAITING, WRITER_PID, CLOSED = range(9)
+MAGIC_, LAYOUT_, SEQ_BEGIN, SEQ_END, IDX_BEGIN, IDX_END, WAITING, WRITER_PID, CLOSED, WRITER_START = range(10)
 _WAIT_SLICE_MS = 50.0
 _SPIN_NS = 20_000
 
@@ -95,9 +96,11 @@ class SharedMemSender(DataSender):
             raise
         h = self._h
         h[WRITER_PID] = os.getpid()
+        h[WRITER_START] = process_start_time(os.getpid()) or 0
         h[LAYOUT_] = LAYOUT
         h[MAGIC_] = MAGIC
         self._size = int(size)
+        self.notifications = 0  # wake-up messages sent (the rest of the chunks cost no ZeroMQ message)
         self._seq = 0
         self._last_index = 0
         self._sock, self._lock = channel.socket, channel.lock
@@ -127,6 +130,7 @@ class SharedMemSender(DataSender):
         self._last_index = index
         if h[WAITING]:
             h[WAITING] = 0
+            self.notifications += 1
             with self._lock:
                 self._sock.send(NOTIFY)
 
@@ -194,6 +198,8 @@ class SharedMemReceiver(DataReceiver):
             sock.poll(wait)
             if h[SEQ_END] > s:
                 return True
+            if process_start_time(h[WRITER_PID]) != h[WRITER_START]:
+                raise StreamClosedError(f"the process writing {self.params.get('name', 'output')} died")
 
     def poll(self, timeout: float | None) -> bool:
         return self._wait(timeout)

@@ -44,6 +44,12 @@ def _owner_alive(pid: int, start: int) -> bool:
     return process_start_time(pid) == start
 
 
+def segment_owner_pid(name: str) -> int | None:
+    """Pid of the process that created ring segment ``name`` (None if the name is not a ring segment's)."""
+    m = _NAME_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
 def cleanup_stale_segments(shm_dir: str = SHM_DIR) -> list[str]:
     """Unlink ring segments whose owner process is dead; return their names."""
     removed = []
