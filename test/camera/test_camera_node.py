@@ -323,3 +323,14 @@ def test_undecodable_or_vanishing_video_file(cameras, tmp_path, eye_clips_dir):
     st = cam.stats()
     cam.stop()
     assert st["frames"] == 0 and "cannot open video file" in st["last_error"]
+
+
+def test_reconfigure_switches_truth_output(eye_clips_dir):
+    cam = Camera()
+    cam.configure(source="synthetic", width=64, height=64)
+    assert set(cam.outputs) == {"video", "truth"}
+    with pytest.raises(ConfigError, match="2 outputs"):
+        cam.output  # noqa: B018
+    cam.configure(source=clip_path(eye_clips_dir, "ransac-test1.mp4"), rotation=90.0, output_size=(50, 40))
+    assert set(cam.outputs) == {"video"} and cam.output.spec["shape"] == (-1, 40, 50)
+    cam.close()
