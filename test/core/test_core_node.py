@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyacq_etvr.core.errors import ConfigError, StateError
+from pyacq_etvr.core.errors import ConfigError, SpecMismatchError, StateError
 from pyacq_etvr.core.node import Node, NodeState
 from pyacq_etvr.core.registry import NodeRegistry, get_node_type, list_node_types, register_node_type
 
@@ -126,7 +126,7 @@ def test_spec_mismatch_on_connect_names_both_streams():
     from pyacq_etvr.core.stream import InputStream
 
     inp = InputStream(spec=dict(dtype="int16"), node=other, name="in")
-    with pytest.raises(Exception, match=r"'prod.out' to input 'x.in': dtype differs"):
+    with pytest.raises(SpecMismatchError, match=r"'prod.out' to input 'x.in': dtype differs"):
         inp.connect(prod.output)
     prod.close()
 

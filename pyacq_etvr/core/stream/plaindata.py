@@ -1,9 +1,9 @@
 """``plaindata`` transfer mode: each chunk travels over ZeroMQ as two frames, a 32-byte header and the data.
 
-Zero-copy: the sender hands the chunk's memory to ZeroMQ (``copy=False``; pyzmq itself copies messages under
-64 KiB, which is faster at that size) and the receiver wraps the received frame with ``np.frombuffer``
-(read-only, no copy). Do not modify an array after sending it: a chunk of 64 KiB or more may still be in
-flight (inproc: the receiver even sees the sender's memory).
+Zero-copy: the sender hands the chunk's memory to ZeroMQ (``copy=False`` from 64 KiB; below that pyzmq
+copies into the message in C anyway, and its copying path is cheaper) and the receiver wraps the received
+frame with ``np.frombuffer`` (read-only, no copy). Do not modify an array after sending it: a chunk of
+64 KiB or more may still be in flight (inproc: the receiver even sees the sender's memory).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .transfermode import DataReceiver, DataSender
 _pack = HEADER.pack
 _unpack = HEADER.unpack
 _HEADER_SIZE = HEADER.size
+_COPY_THRESHOLD = zmq.COPY_THRESHOLD
 
 
 class PlainDataSender(DataSender):
@@ -39,7 +40,8 @@ class PlainDataSender(DataSender):
         self._seq += 1
         with self._lock:
             self._sock.send(header, zmq.SNDMORE)
-            self._sock.send(data, copy=False)
+            # pyzmq copies messages under 64 KiB anyway, and its copying path is the cheaper one there
+            self._sock.send(data, copy=data.nbytes < _COPY_THRESHOLD)
 
     def close(self) -> None:
         """Nothing of its own to release."""

@@ -72,6 +72,7 @@ class RingBuffer:
         else:
             base = np.ndarray(mem_shape, dtype=self.dtype, buffer=shmem)
         self.buffer = base.transpose(np.argsort(order))  # logical (time-first) view
+        self.fill = fill
         if fill is not None:
             self.buffer[...] = fill
         elif shmem is None:
@@ -102,7 +103,8 @@ class RingBuffer:
     def new_chunk(self, data: np.ndarray, index: int | None = None) -> None:
         """Append a chunk. ``index`` (last sample + 1) defaults to ``last_index() + len(data)``.
 
-        A gap (index beyond last_index() + len(data)) is filled with zeros. A decreasing index raises ConfigError.
+        A gap (index beyond last_index() + len(data)) is filled with ``fill`` (zeros by default).
+        A decreasing index raises ConfigError.
         """
         n = data.shape[0]
         if index is None:
@@ -111,8 +113,10 @@ class RingBuffer:
         if start < self._index:
             raise ConfigError(f"new_chunk: index {index} would rewrite samples before {self._index}")
         if start > self._index:
-            gap = min(start - self._index, self.size)
-            self.write(np.zeros((gap, *self.shape[1:]), dtype=self.dtype), start)
+            gap = np.zeros((min(start - self._index, self.size), *self.shape[1:]), dtype=self.dtype)
+            if self.fill is not None:
+                gap[...] = self.fill
+            self.write(gap, start)
         self.write(data, index)
         self._index = index
 
