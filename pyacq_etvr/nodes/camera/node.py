@@ -74,6 +74,18 @@ class Camera(Node):
 
     **Bad input**: corrupt or truncated JPEGs are skipped and counted (``corrupt``); serial garbage is
     skipped (resync); frames of an unexpected size are resized to ``width`` x ``height`` (``resized``).
+
+    Example::
+
+        cam = Camera(name="left")
+        cam.configure(source="http://openiristracker.local/", rotation=15.0, roi=(20, 30, 180, 160))
+        cam.outputs["video"].configure(protocol="tcp", transfermode="sharedmem", buffer_size=64)
+        cam.initialize()
+        cam.start()
+        cam.stats()  # {'state': 'streaming', 'frames': 1234, 'fps': 60.0, 'corrupt': 0, ...}
+
+    To try the network and serial transports without hardware, serve a clip as a fake camera with
+    ``python -m pyacq_etvr.testing_peers mjpeg|serial CLIP`` and use the URL or port it prints.
     """
 
     _output_specs = {"video": dict(streamtype="image", dtype="uint8", shape=(-1, 240, 240))}
