@@ -39,7 +39,8 @@ def main() -> int:
         nodegroup.register_node_type_from_module("pyacq_etvr.nodes.camera.node", "Camera")
         cam = nodegroup.create_node("Camera", name="cam0")
         cam.configure(source=args.source)
-        cam.outputs["video"].configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+        # frames go through a shared-memory ring (same machine): only a small notification per frame
+        cam.outputs["video"].configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem", buffer_size=64)
         cam.initialize()
         det = None
         if not args.no_pupil:
@@ -76,7 +77,11 @@ def main() -> int:
         print(f"pupil drawn: {viewer.shown_pupil()}")
         if args.grab:
             viewer.grab(args.grab)
+        # close the readers, then the writer (which owns the shared-memory ring)
         viewer.close()
+        if det is not None:
+            det.close()
+        cam.close()
     finally:
         man.close()
     return 0

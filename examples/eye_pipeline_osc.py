@@ -137,8 +137,12 @@ def main() -> int:
         if listener is not None:
             received = Counter(address for _, address, _ in listener.snapshot())
             print(f"OSC received ({args.scheme}): {dict(received)}")
-        gaze_view.close()
-        eye_view.close()
+        # close readers before writers
+        for node in (gaze_view, eye_view, osc, merge):
+            node.close()
+        for nodes in eyes.values():
+            for key in ("cal", "filter", "det", "cam"):
+                nodes[key].close()
     finally:
         manager.close()
         if listener is not None:

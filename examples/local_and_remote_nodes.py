@@ -58,6 +58,7 @@ def dev_remote_viewer_local() -> None:
         dev.stop()
         print(f"viewer in pid {os.getpid()}: {viewer.stats()}")
         viewer.close()
+        dev.close()
     finally:
         man.close()
 
@@ -111,6 +112,8 @@ def dev_remote_viewer_remote() -> None:
         viewer.stop()
         dev.stop()
         print(f"remote viewer: {viewer.stats()}")
+        viewer.close()
+        dev.close()
     finally:
         man.close()
 

@@ -82,7 +82,7 @@ def main() -> int:
     # Create a noise generator node
     ng = NoiseGenerator()
     ng.configure(nb_channel=4, sample_rate=2000.0, chunksize=50)
-    ng.output.configure(protocol="inproc", transfermode="plaindata")
+    ng.output.configure(protocol="inproc", transfermode="sharedmem", buffer_size=20000)
     ng.initialize()
 
     # Create an oscilloscope node to view the noise stream

@@ -53,6 +53,7 @@ def local_viewer(manager) -> None:
     dev.stop()
     print(f"local viewer stats: {viewer.stats()}")
     viewer.close()
+    dev.close()
 
 
 def remote_viewer(manager) -> None:
@@ -72,6 +73,8 @@ def remote_viewer(manager) -> None:
     viewer.stop()
     dev.stop()
     print(f"remote viewer stats: {viewer.stats()}")
+    viewer.close()
+    dev.close()
 
 
 if __name__ == "__main__":

@@ -92,6 +92,8 @@ def replay(manager, dirname, n_frames):
     src.stop()
     det.stop()
     pupil_in.close()
+    det.close()
+    src.close()
     return np.concatenate(records) if records else np.zeros(0)
 
 

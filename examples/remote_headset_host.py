@@ -127,6 +127,8 @@ def main() -> int:
                 cam.stop()
                 det.stop()
                 pupil_in.close()
+                det.close()
+                cam.close()
                 pupil = np.concatenate(chunks) if chunks else np.zeros(0)
                 rate = len(pupil) / args.seconds
                 found = float(np.mean(pupil["found"])) if len(pupil) else 0.0
