@@ -120,6 +120,8 @@ class Pipeline:
         self.cfg = cfg
         self.manager = manager
         self.expose_sent = expose_sent  # publish the OscSender's ``sent`` output over tcp (benchmark, tools)
+        # streams the main process reads (viewers) must cross processes: tcp; otherwise in-process: inproc
+        self.local_protocol = "tcp" if cfg.run.viewer else "inproc"
         self.eyes: dict[str, EyeGroup] = {}
         self.restarts = {e: 0 for e in cfg.eyes()}
         self.down_reason: dict[str, str] = {}
@@ -182,7 +184,7 @@ class Pipeline:
                 min_confidence=c.min_confidence,
                 flip_x=e.gaze_flip_x(),
             )
-            cal.outputs["gaze"].configure(protocol="inproc")
+            cal.outputs["gaze"].configure(protocol=self.local_protocol)
             cal.outputs["dilation"].configure(protocol="inproc")
             self.merge.inputs[eye].connect(cal.outputs["gaze"])
             self.merge.inputs[eye + "_dilation"].connect(cal.outputs["dilation"])
@@ -205,14 +207,14 @@ class Pipeline:
             else:
                 src = ng.create_node("Camera", name=f"{eye}-camera")
                 src.configure(**e.camera_kwargs())
-            src.outputs["video"].configure(protocol="inproc")
+            src.outputs["video"].configure(protocol=self.local_protocol)
             has_truth = e.synthetic and self.cfg.run.record
             if has_truth:
                 src.outputs["truth"].configure(protocol="inproc")
             pupil = ng.create_node("PupilDetector", name=f"{eye}-pupil")
             pupil.configure(detector=e.detector)
             pupil.inputs["image"].connect(src.outputs["video"])
-            pupil.outputs["pupil"].configure(protocol="inproc")
+            pupil.outputs["pupil"].configure(protocol=self.local_protocol)
             filt = ng.create_node("FilterChain", name=f"{eye}-filters")
             filt.configure(filters=self.cfg.filters.chain(), min_confidence=self.cfg.calibration.min_confidence)
             filt.inputs["input"].connect(pupil.outputs["pupil"])
@@ -279,6 +281,18 @@ class Pipeline:
         dt = time.monotonic() - t0
         log.warning("%s eye: NodeGroup restarted (generation %d) in %.2f s", eye, gen, dt)
         return dt
+
+    def viewer_outputs(self) -> dict[str, dict[str, Any]]:
+        """Per eye the outputs the viewers show: camera ``video``, detector ``pupil``, calibrated ``gaze``."""
+        return {eye: self.eye_outputs(eye) for eye in self.eyes}
+
+    def eye_outputs(self, eye: str) -> dict[str, Any]:
+        g = self.eyes[eye]
+        return {
+            "video": g.source.outputs["video"],
+            "pupil": g.pupil.outputs["pupil"],
+            "gaze": self.calib[eye].outputs["gaze"],
+        }
 
     def recenter(self) -> dict[str, bool]:
         return {eye: bool(cal.recenter()) for eye, cal in self.calib.items()}

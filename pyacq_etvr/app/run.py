@@ -113,14 +113,38 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Stop()
 
 
+def _open_viewers(sup: Supervisor) -> Any:
+    """The Qt dashboard (eye images with pupil overlay, gaze plot) in this process, started."""
+    from pyacq_etvr.viewers.dashboard import EyeDashboard
+
+    assert sup.pipeline is not None
+    dash = EyeDashboard(sup.pipeline.viewer_outputs(), title="pyacq-etvr run")
+    dash.start()
+    return dash
+
+
 def _loop(cfg: AppConfig, sup: Supervisor, events: dict[str, Any], printer: StatusPrinter, t0: float) -> None:
+    dash = _open_viewers(sup) if cfg.run.viewer else None
+    try:
+        _ticks(cfg, sup, events, printer, t0, dash)
+    finally:
+        if dash is not None:
+            dash.close()
+
+
+def _ticks(
+    cfg: AppConfig, sup: Supervisor, events: dict[str, Any], printer: StatusPrinter, t0: float, dash: Any
+) -> None:
     next_status = time.monotonic()
     end = t0 + cfg.run.duration if cfg.run.duration > 0 else float("inf")
     while True:
         now = time.monotonic()
         if now >= end:
             return
-        sup.tick()
+        for eye in sup.tick():
+            if dash is not None:
+                assert sup.pipeline is not None
+                dash.reconnect_eye(eye, sup.pipeline.eye_outputs(eye))
         if events and events["recenter"].is_set():
             events["recenter"].clear()
             log.warning("OSC control: recenter -> %s", sup.pipeline.recenter())
@@ -131,7 +155,11 @@ def _loop(cfg: AppConfig, sup: Supervisor, events: dict[str, Any], printer: Stat
         if now >= next_status:
             printer.show(format_status(sup.refresh_status(), now - t0))
             next_status = now + cfg.run.status_interval
-        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        pause = min(0.05, max(0.0, end - time.monotonic()))
+        if dash is not None:
+            dash.process_events(pause)  # keeps the Qt window alive instead of sleeping
+        else:
+            time.sleep(pause)
 
 
 if __name__ == "__main__":

@@ -39,14 +39,17 @@ class Supervisor:
         self.pipeline.build()
         self.pipeline.start()
 
-    def tick(self) -> None:
-        """Detect dead eyes and restart them (or retry a failed restart when its backoff expired)."""
+    def tick(self) -> list[str]:
+        """Detect dead eyes and restart them (or retry a failed restart when its backoff expired).
+
+        Returns the eyes restarted during this tick (their streams are new: viewers must reconnect)."""
         p = self.pipeline
         assert p is not None
         for eye in p.check_eyes():
             if self.cfg.run.restart:
                 self._retry[eye] = (0.0, 0.5)
         now = time.monotonic()
+        restarted = []
         for eye, (when, backoff) in list(self._retry.items()):
             if now < when:
                 continue
@@ -58,6 +61,8 @@ class Supervisor:
                 continue
             del self._retry[eye]
             self.restart_times.append((eye, dt))
+            restarted.append(eye)
+        return restarted
 
     def refresh_status(self) -> dict[str, Any]:
         assert self.pipeline is not None

@@ -255,3 +255,68 @@ def test_bad_toml_key_and_busy_control_port(tmp_path):
     with OscCapture() as busy:  # the control port is taken: clear error, nothing started
         proc = subprocess.run([*RUN[:-2], "--control-port", str(busy.port)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "control.port" in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.timeout(60)
+def test_viewer_follows_a_restarted_eye(tmp_path):
+    # offscreen Qt (set by conftest and inherited): the dashboard runs in the main process of `run`
+    with OscCapture() as cap:
+        proc, out = start_run(tmp_path, cap, "--viewer", "--right", "none", "--duration", "7")
+        try:
+            assert wait_until(lambda: "streaming" in last_status(out), 30)
+            victim = group_pid(proc, "eye-left-0")
+            os.kill(victim, signal.SIGKILL)
+            assert wait_until(lambda: "restarts 1" in last_status(out) and "streaming" in last_status(out), 10)
+            rc, text = finish(proc, out)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert rc == 0, text
+    assert "Traceback" not in text and "stopped after" in text
+
+
+def make_recording(path, n=240, fps=60.0):
+    """A recording folder with a 'video' stream of synthetic eye frames (as `run --record` writes)."""
+    from pyacq_etvr.nodes.recorder import RawStreamWriter, create_recording_folder
+    from pyacq_etvr.synth import SyntheticEye
+
+    eye = SyntheticEye(width=240, height=240, fps=fps, tier="easy", seed=5)
+    create_recording_folder(path, ["video"])
+    w = RawStreamWriter(path, "video", {"dtype": "uint8", "shape": (-1, 240, 240), "streamtype": "image"})
+    for i in range(n):
+        frame, _ = eye.next()
+        w.write(i + 1, int(i * 1e9 / fps), frame[np.newaxis])
+    w.close()
+
+
+@pytest.mark.timeout(60)
+def test_run_replays_a_recording_as_a_camera(tmp_path):
+    rec = str(tmp_path / "eye")
+    make_recording(rec)
+    with OscCapture() as cap:
+        proc, out = start_run(
+            tmp_path, cap, "--left", f"replay:{rec}", "--right", "none", "--duration", "5",
+            toml="[calibration]\nauto_sweep_s = 2.0\n",
+        )  # fmt: skip
+        rc, text = finish(proc, out)
+        got = cap.by_address()
+    assert rc == 0, text
+    vec = np.array([a for _, a in got.get("/tracking/eye/LeftRightVec", [])])
+    assert vec.shape[0] > 30 and vec[:, 0].std() > 0.05  # calibrated gaze from the replayed frames
+    assert "calibrated True" in text
+
+
+def test_pipeline_benchmark_runs():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyacq_etvr.bench", "pipeline", "--duration", "1.5", "--warmup", "1", "--fps", "60",
+         "--json"],
+        capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert {r["eye"] for r in res["eyes"]} == {"left", "right"}
+    for r in res["eyes"]:
+        assert r["frames"] > 0 and r["sent"] > 0 and r["latency_p50_ms"] > 0
+        assert r["overhead_p50_ms"] == pytest.approx(r["latency_p50_ms"] - r["detector_p50_ms"], abs=5)
+    assert res["reference_zmq_hop_p50_ms"] > 0
