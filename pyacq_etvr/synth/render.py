@@ -7,16 +7,16 @@ Per frame, at the render resolution (output size x ``supersample``), in float32 
    coverage; recomputed only when the quantised lid state changes (not during fixations);
 2. the eyeball layer starts as the precomputed sclera inside the lid box;
 3. the iris is drawn in a ROI around its ellipse: every pixel is mapped back to the iris plane (``M^-1``),
-   the iris texture is ``cv2.remap``-ed there and blended with an analytic anti-aliased alpha (soft limbus);
+   the iris texture is ``cv2.warpAffine``-d there and blended with an analytic anti-aliased alpha (soft limbus);
    the pupil is blended the same way with a ~0.7 output-px edge. The pupil's alpha is point-symmetric about
    its centre, so the dark-pixel centroid equals the published centre (sub-pixel labels without needing to
    supersample; the data-set path supersamples x4 anyway for everything else);
 4. glints (Gaussian specular spots, saturating) and the hazy lens reflection are added on the cornea;
 5. motion blur of the eyeball layer along the pupil's motion (the lids stay sharp, as in a real saccade);
 6. eyeball and skin are blended through the lid opening, then lashes and lid margin are blended dark;
-7. post-processing at output resolution (:meth:`Renderer.post`): area downsampling, defocus, low-resolution
-   resampling, vignetting and uneven lighting, sensor noise from a precomputed bank, rounding to uint8,
-   optional JPEG round trip.
+7. post-processing at output resolution (:meth:`Renderer.post`): area downsampling, low-resolution
+   resampling and defocus (applied at the low resolution when there is one), vignetting and uneven
+   lighting, sensor noise from a precomputed bank, rounding to uint8, optional JPEG round trip.
 """
 
 from __future__ import annotations
@@ -220,11 +220,24 @@ class Renderer:
         u = mi[0, 0] * xs + mi[0, 1] * ys
         v = mi[1, 0] * xs + mi[1, 1] * ys
         roi = self.eye_r[y0:y1, x0:x1]
+        # texture: box px -> texture px is affine, so one warpAffine (no per-pixel maps)
         scale = (_TEX - 1) / 2 / (_TEX_EXTENT * ri_r)
-        c = (_TEX - 1) / 2
-        tex = cv2.remap(self.iris_tex, u * scale + c, v * scale + c, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = _edge_alpha(u, v, mi, ri_r, 1.3 * ss)
-        roi += a * (tex - roi)
+        a2 = scale * mi.astype(np.float64)
+        b2 = a2 @ (np.array([x0, y0], np.float64) - ic) + (_TEX - 1) / 2
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        affine = np.hstack([a2, b2[:, None]])
+        tex = cv2.warpAffine(self.iris_tex, affine, (x1 - x0, y1 - y0), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        # soft limbus ~1.3 px: pixel distance to the edge ~ (R^2 - rho^2) / (2 R |grad rho|), |grad rho| taken
+        # as its mean 1/sqrt(det M) (exactness only matters for the pupil, below)
+        k = np.float32(math.sqrt(abs(float(np.linalg.det(m)))) / (2 * ri_r * 1.3 * ss))
+        a = np.float32(ri_r * ri_r) - u * u
+        a -= v * v
+        a *= k
+        a += np.float32(0.5)
+        np.clip(a, 0, 1, out=a)
+        tex -= roi
+        tex *= a
+        roi += tex
         self._iris_alpha, self._iris_box = a, box
         pbox = self._clip_box(self.to_r(pupil_c), rp_r * sx + 2, rp_r * sy + 2)
         if pbox is None:
@@ -403,12 +416,15 @@ class Renderer:
         cv2, m, w = self.cv2, self.model, self.work
         if self.ss > 1:
             cv2.resize(self.work_r, (self.w, self.h), dst=w, interpolation=cv2.INTER_AREA)
-        if m.defocus_sigma > 0.25:
-            cv2.GaussianBlur(w, (0, 0), m.defocus_sigma, dst=w)
-        if self.small is not None:
+        if self.small is not None:  # low resolution; the defocus is applied there (cheaper, same look)
             sh, sw = self.small.shape
             cv2.resize(w, (sw, sh), dst=self.small, interpolation=cv2.INTER_AREA)
+            sigma = m.defocus_sigma * sw / self.w
+            if sigma > 0.25:
+                cv2.GaussianBlur(self.small, (0, 0), sigma, dst=self.small)
             cv2.resize(self.small, (self.w, self.h), dst=w, interpolation=cv2.INTER_LINEAR)
+        elif m.defocus_sigma > 0.25:
+            cv2.GaussianBlur(w, (0, 0), m.defocus_sigma, dst=w)
         if self.vig is not None:
             w *= self.vig
         if self.noise is not None:
