@@ -15,6 +15,7 @@ EXAMPLES = os.path.join(ROOT, "examples")
 # script, arguments, regex the output must contain
 CASES = [
     ("stream_monitor.py", [], r"Data received: \d+ \(50, 7\) float64[\s\S]*monitor saw [1-9]\d* chunks"),
+    ("rectifier_node.py", [], r"received 10 chunks, last index 1000, min value 0\.\d+ \(>= 0\)"),
     ("noise_generator_node.py", [], r"oscilloscope stats: .*'frames_drawn': [1-9]"),
     ("oscilloscope_local.py", [], r"oscilloscope stats: .*'last_index': [1-9]\d{3,}.*'dropped': 0"),
     ("oscilloscope_remote.py", [], r"local viewer stats: .*'frames_drawn': [1-9].*'last_index': [1-9]\d{3,}"),
