@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +53,38 @@ def check_endpoint(host: Any, port: Any, key: str) -> tuple[str, int]:
     except (socket.gaierror, UnicodeError) as exc:
         raise ConfigError(f"{key}.host {host!r} cannot be resolved: {exc}") from None
     return infos[0][4][0], port
+
+
+class OscEncoder:
+    """OSC 1.0 packets of float messages without per-packet builder objects.
+
+    python-osc builds each (address, number of floats) message once as a template; later packets copy the
+    template and pack the big-endian float32 values in place (the argument block is at a fixed offset), which
+    is ~5x cheaper than building a message per packet. Bundles are python-osc's bundle header (time tag
+    IMMEDIATELY) followed by size-prefixed messages, as the OSC 1.0 specification lays them out.
+    """
+
+    def __init__(self, message_builder: Any, bundle_builder: Any, immediately: Any) -> None:
+        self._builder = message_builder
+        self._templates: dict[tuple[str, int], tuple[bytearray, int, struct.Struct]] = {}
+        self._bundle_head = bundle_builder(immediately).build().dgram
+
+    def message(self, address: str, args: list[float]) -> bytes:
+        key = (address, len(args))
+        t = self._templates.get(key)
+        if t is None:
+            b = self._builder(address)
+            for _ in args:
+                b.add_arg(0.0, "f")
+            dgram = b.build().dgram
+            t = (bytearray(dgram), len(dgram) - 4 * len(args), struct.Struct(f">{len(args)}f"))
+            self._templates[key] = t
+        buf, offset, st = t
+        st.pack_into(buf, offset, *args)
+        return bytes(buf)
+
+    def bundle(self, messages: list[bytes]) -> bytes:
+        return self._bundle_head + b"".join(len(m).to_bytes(4, "big") + m for m in messages)
 
 
 class OscOutput:
@@ -115,7 +148,7 @@ class OscOutput:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
-        self._builders: tuple[Any, Any, Any] = (None, None, None)
+        self._encoder: OscEncoder | None = None
         self.counters = {"submitted": 0, "sent": 0, "messages": 0, "overwritten": 0, "would_block": 0, "errors": 0}
         self.last_send_ns = 0
 
@@ -126,7 +159,7 @@ class OscOutput:
         from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
         from pythonosc.osc_message_builder import OscMessageBuilder
 
-        self._builders = (OscMessageBuilder, OscBundleBuilder, IMMEDIATELY)
+        self._encoder = OscEncoder(OscMessageBuilder, OscBundleBuilder, IMMEDIATELY)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
         self._stopping = False
@@ -209,23 +242,13 @@ class OscOutput:
                 log.exception("OSC send failed")
 
     def _send(self, rec: np.void) -> None:
-        OscMessageBuilder, OscBundleBuilder, IMMEDIATELY = self._builders
+        enc = self._encoder
+        assert enc is not None
         msgs = build_messages(rec, self.scheme, self.eyes, self.native_look, self.max_angle_deg)
         if not msgs:
             return
-        packets = []
-        for address, args in msgs:
-            b = OscMessageBuilder(address)
-            for v in args:
-                b.add_arg(float(v), "f")
-            packets.append(b.build())
-        if self.bundles:
-            bb = OscBundleBuilder(IMMEDIATELY)
-            for p in packets:
-                bb.add_content(p)
-            dgrams = [bb.build().dgram]
-        else:
-            dgrams = [p.dgram for p in packets]
+        packets = [enc.message(address, args) for address, args in msgs]
+        dgrams = [enc.bundle(packets)] if self.bundles else packets
         for d in dgrams:
             try:
                 self._transmit(d)

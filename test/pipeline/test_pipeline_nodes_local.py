@@ -130,3 +130,29 @@ def test_recorder_and_replay_roundtrip(tmp_path):
         ReplaySource().configure(dirname=d, stream="nope")
     with pytest.raises(ConfigError, match="already exists"):
         RawRecorder().configure(streams={"x": {}}, dirname=d)
+
+
+def test_recorder_that_falls_behind_says_so(tmp_path, caplog):
+    import logging
+    import time
+
+    src = OutputStream(name="x")
+    src.configure(dtype="float32", shape=(-1, 2), protocol="inproc")
+    rec = RawRecorder(name="rec")
+    rec.configure(streams={"x": src}, dirname=str(tmp_path / "r"), lag_warning_s=0.5)
+    rec.initialize()
+    rec.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="pyacq_etvr.nodes.recorder"):
+            now = time.monotonic_ns()
+            src.send(np.zeros((4, 2), np.float32), timestamp_ns=now)
+            src.send(np.ones((4, 2), np.float32), timestamp_ns=now - 2_000_000_000)  # written 2 s after capture
+            assert wait_until(lambda: rec.stats()["x"]["chunks"] == 2, 5)
+    finally:
+        rec.stop()
+        rec.close()
+        src.close()
+    st = rec.stats()["x"]
+    assert st["late"] == 1 and st["samples"] == 8
+    assert any("falling behind" in r.getMessage() for r in caplog.records)
+    assert RawRecording(str(tmp_path / "r")).read("x").data.shape == (8, 2)  # late, but nothing lost

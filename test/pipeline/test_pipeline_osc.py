@@ -169,3 +169,23 @@ def test_inline_sender_sends_from_the_caller():
         assert out.stats()["sent"] == 20 and out.stats()["errors"] == 0
     with pytest.raises(ConfigError, match="inline"):
         OscOutput(inline=True, max_rate=30)
+
+
+def test_encoder_matches_python_osc_byte_for_byte():
+    from pythonosc.osc_bundle import OscBundle
+    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from pyacq_etvr.nodes.osc import OscEncoder
+
+    enc = OscEncoder(OscMessageBuilder, OscBundleBuilder, IMMEDIATELY)
+    rng = np.random.default_rng(0)
+    for address, n in [("/tracking/eye/LeftRightVec", 6), ("/avatar/parameters/v2/EyeLid", 1), ("/a", 4)] * 3:
+        args = [float(v) for v in rng.uniform(-1, 1, n)]
+        b = OscMessageBuilder(address)
+        for v in args:
+            b.add_arg(v, "f")
+        assert enc.message(address, args) == b.build().dgram
+    msgs = [enc.message("/x", [0.5]), enc.message("/yy", [0.25, -1.0])]
+    bundle = OscBundle(enc.bundle(msgs))
+    assert [(m.address, m.params) for m in bundle] == [("/x", [0.5]), ("/yy", [0.25, -1.0])]
