@@ -80,7 +80,9 @@ class WidgetNode(Node):
     def _close(self) -> None:
         if self.widget is not None:
             self.widget.stop()
-            self.widget.close()
+            # hide + delete rather than close(): closing the last window would quit the event loop of a
+            # qt=True NodeGroup (QApplication.quitOnLastWindowClosed) and end that process
+            self.widget.hide()
             self.widget.deleteLater()
             self.widget = None
         for poller in self.pollers.values():

@@ -27,7 +27,7 @@ CASES = [
     ("custom_rpc_client.py", [], r"Available node types: .*NoiseGenerator[\s\S]*custom RPC client: done"),
     (
         "eye_pipeline_osc.py",
-        ["--duration", "4", "--scheme", "vrcft-v2"],
+        ["--duration", "3", "--scheme", "vrcft-v2"],
         r"left: .*calibrated=True[\s\S]*right: .*calibrated=True[\s\S]*"
         r"OSC received \(vrcft-v2\): .*'/avatar/parameters/v2/EyeLeftX': [1-9]",
     ),
@@ -48,7 +48,7 @@ CASES = [
 WAITING: dict[str, str] = {}
 
 
-def run_example(script: str, args: list[str], duration: float = 1.5, timeout: float = 90) -> str:
+def run_example(script: str, args: list[str], duration: float = 1.0, timeout: float = 90) -> str:
     env = dict(os.environ, PYACQ_ETVR_EXAMPLE_DURATION=str(duration), QT_QPA_PLATFORM="offscreen")
     proc = subprocess.run(
         [sys.executable, os.path.join(EXAMPLES, script), *args],

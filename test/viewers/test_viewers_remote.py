@@ -97,9 +97,18 @@ def test_viewers_in_a_qt_nodegroup(png_dir):
         _save_png(gz, os.path.join(png_dir, "remote_gaze.png"))
         gx, gy = gaze_v.gaze_to_widget(0.5, 0.5)
         assert abs(int(gz[int(gy), int(gx), 0]) - 255) < 40  # the right eye's orange point
+        pid = ng.getpid()
         for node in (img_v, scope, gaze_v):
             node.stop()
             node.close()
+        # closing the viewers' windows must not end the NodeGroup's Qt event loop (and its process)
+        assert ng.getpid() == pid
+        extra = ng.create_node("GazeViewer", name="after")
+        extra.configure()
+        extra.inputs["left"].connect(gaze.params)
+        extra.initialize()
+        extra.close()
+        assert ng.getpid() == pid
     finally:
         man.close()
         for out in (video, pupil, gaze, signals):
