@@ -342,3 +342,18 @@ def test_scope_settings_dialog_edits_validated_params(qapp, png_dir):
     grab_widget(dlg, os.path.join(png_dir, "scope_settings_dialog.png"))
     dlg.close()
     w.close()
+
+
+def test_viewers_package_imports_qt_lazily():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pyacq_etvr.viewers as v;"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('PyQt5', 'pyqtgraph')], 'Qt loaded early';"
+        "v.ImageViewer; assert 'PyQt5' in sys.modules; print(sorted(v.__all__))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("ImageViewer", "QOscilloscope", "GazeViewer", "QtPollInput", "EyeDashboard"):
+        assert name in proc.stdout
