@@ -95,6 +95,7 @@ class ImageViewerWidget(QtWidgets.QWidget):
         self._pupil_pos = 0
         self._n_pupils = 0
         self.shown_pupil: np.void | None = None
+        self._pens: dict[tuple[int, int, int], object] = {}
         self.display_rate = _RateMeter()
         self.input_rate = _RateMeter()
         self.frames_shown = 0
@@ -214,7 +215,10 @@ class ImageViewerWidget(QtWidgets.QWidget):
             self.ellipse_item.setData([], [])
             self.cross_item.setData([], [])
             return
-        pen = pg.mkPen(confidence_color(float(rec["confidence"])), width=2)
+        color = confidence_color(float(rec["confidence"]))
+        pen = self._pens.get(color)
+        if pen is None:  # at most a few hundred distinct colours: cache them
+            pen = self._pens[color] = pg.mkPen(color, width=2)
         # pixel-centre convention: the centre of pixel (0, 0) is at (0.5, 0.5) in the ImageItem's frame
         x, y = float(rec["x"]) + 0.5, float(rec["y"]) + 0.5
         cx, cy, w, h, ang = (float(v) for v in rec["ellipse"])

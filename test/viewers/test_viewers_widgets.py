@@ -357,3 +357,21 @@ def test_viewers_package_imports_qt_lazily():
     assert proc.returncode == 0, proc.stderr
     for name in ("ImageViewer", "QOscilloscope", "GazeViewer", "QtPollInput", "EyeDashboard"):
         assert name in proc.stdout
+
+
+def test_image_colour_frames_shown_in_rgb(qapp, mask_of):
+    from pyacq_etvr.viewers import ImageViewerWidget, grab_widget
+
+    w = ImageViewerWidget()
+    w.resize(300, 320)
+    w.show()
+    frame = np.zeros((1, 40, 60, 3), np.uint8)  # a one-frame colour chunk
+    frame[0, :, :30] = (255, 0, 0)
+    frame[0, :, 30:] = (0, 0, 255)
+    w.set_frame(frame, index=1)
+    w.refresh()
+    img = grab_widget(w)
+    for x, rgb in ((10, (255, 0, 0)), (50, (0, 0, 255))):
+        px, py = w.image_to_widget(x, 20)
+        assert mask_of(img[int(py) : int(py) + 1, int(px) : int(px) + 1], rgb, 30).all(), (x, img[int(py), int(px)])
+    w.close()
