@@ -83,15 +83,18 @@ def follow_truth(osc, truth, eye):
 def test_run_native_follows_truth_and_survives_sigkill(tmp_path):
     rec = str(tmp_path / "rec")
     with OscCapture() as cap:
-        proc, out = start_run(
-            tmp_path, cap, "--duration", "13", "--record", rec, toml="[calibration]\nauto_sweep_s = 4.0\n"
-        )
+        proc, out = start_run(tmp_path, cap, "--record", rec, toml="[calibration]\nauto_sweep_s = 4.0\n")
         try:
-            assert wait_until(lambda: "streaming" in last_status(out) and "calibrat" not in last_status(out), 30)
+            assert wait_until(lambda: "streaming" in last_status(out) and "calibrat" not in last_status(out), 40)
+            time.sleep(2.0)
             victim = group_pid(proc, "eye-left-0")
             assert victim is not None
             t_kill = time.monotonic_ns()
             os.kill(victim, signal.SIGKILL)
+            assert wait_until(lambda: "restarts 1" in last_status(out), 10)
+            assert wait_until(lambda: last_status(out).split("|")[1].split()[1] == "streaming", 10)
+            time.sleep(3.5)  # let the restarted eye send for a while
+            proc.send_signal(signal.SIGINT)  # Ctrl-C: clean stop
             rc, text = finish(proc, out)
         finally:
             if proc.poll() is None:
@@ -165,7 +168,7 @@ def test_osc_recenter_and_recalibrate_change_the_output(tmp_path):
             return None
 
     with OscCapture() as cap:
-        proc, out = start_run(tmp_path, cap, "--duration", "11", "--record", rec, "--calibration", calib, toml=toml)
+        proc, out = start_run(tmp_path, cap, "--record", rec, "--calibration", calib, toml=toml)
         try:
             assert wait_until(lambda: "control on port" in output(out), 20)
             port = int(output(out).split("control on port ")[1].split(")")[0])
@@ -185,6 +188,8 @@ def test_osc_recenter_and_recalibrate_change_the_output(tmp_path):
             assert wait_until(lambda: state()["half_x"] != s1["half_x"], 8)
             t2b = time.monotonic_ns()
             s2 = state()
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGINT)
             rc, text = finish(proc, out)
         finally:
             if proc.poll() is None:
