@@ -19,7 +19,7 @@ class ImageViewer(WidgetNode):
     """Show an ``image`` stream, newest frame only, with an optional pupil overlay.
 
     Inputs:
-        ``image``: frames, shape ``(-1, H, W)`` (mono) or ``(-1, H, W, 3|4)`` (colour), any numeric dtype
+        ``image``: frames, shape ``(-1, H, W)`` (mono) or ``(-1, H, W, 3|4)`` (colour, RGB(A) order), any numeric dtype
         (uint8 from the cameras), one or more frames per chunk (the last one is shown). Read latest-frame:
         while the GUI is busy, older frames are skipped (counted in ``stats()['skipped']``), never queued.
         ``pupil`` (optional): ``PUPIL_DTYPE`` records from a PupilDetector. The record whose ``index``
