@@ -165,6 +165,8 @@ def test_fixed_first_axis_is_checked():
     out.configure(protocol="inproc", dtype="uint8", shape=(1, 8, 8))
     with pytest.raises(SpecMismatchError):
         out.send(np.zeros((2, 8, 8), dtype="uint8"))
+    with pytest.raises(SpecMismatchError, match=r"chunk shape \(\) does not match"):
+        out.send(np.zeros((), dtype="uint8"))
     out.close()
 
 

@@ -145,7 +145,7 @@ class OutputStream:
         if dtype is not self._dtype and dtype != self._dtype:
             raise SpecMismatchError(f"{self.label}: chunk dtype {dtype} differs from stream dtype {self._dtype}")
         shape = data.shape
-        if shape[1:] != self._tail or (self._n0 >= 0 and shape[0] != self._n0) or not shape:
+        if not shape or shape[1:] != self._tail or (self._n0 >= 0 and shape[0] != self._n0):
             raise SpecMismatchError(
                 f"{self.label}: chunk shape {shape} does not match stream shape {(self._n0, *self._tail)}"
             )
