@@ -392,9 +392,9 @@ class Calibration(Node):
         if finished:
             log.info("%s: %s eye calibrated: %s", self._label, self.calib.eye, self.calib.state)
             self._autosave()
-        self.outputs["gaze"].send(gaze, index=index, timestamp_ns=ts)
-        if dil is not None:
+        if dil is not None:  # before the gaze: a merge reading both finds this frame's dilation already there
             self.outputs["dilation"].send(dil, index=index, timestamp_ns=ts)
+        self.outputs["gaze"].send(gaze, index=index, timestamp_ns=ts)
 
     def _autosave(self) -> None:
         if self.path is None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pyacq_etvr.core.errors import ConfigError, PyacqError, StateError
+from pyacq_etvr.core.errors import ConfigError, PyacqError, StateError, StreamTimeout
 from pyacq_etvr.core.node import Node
 from pyacq_etvr.core.registry import register_node_type
 from pyacq_etvr.core.spec import dtype_to_json
@@ -166,8 +166,10 @@ class EyeMerge(Node):
     timestamp (chunk timestamp = capture time too), index = running count.
 
     Settings: those of :class:`EyeMerger` (disagree=0.3, velocity_weight=0.1, stale_s=0.5, link_lids=True).
-    Threading: one worker thread per connected input; merging and sending are serialised by a lock. A chunk of
-    the wrong dtype is logged and counted (``stats()['errors']``) and changes nothing.
+    Threading: one worker thread per connected gaze input, which also drains its eye's dilation input (the
+    newest value wins; the Calibration node sends it before the gaze of the same frame); merging and sending
+    are serialised by a lock. A chunk of the wrong dtype is logged and counted (``stats()['errors']``) and
+    changes nothing.
     """
 
     _input_specs = {
@@ -193,12 +195,13 @@ class EyeMerge(Node):
             if self.inputs[eye].connected:
                 cb = self._gaze_cb(eye)
                 self._workers.append(InputWorker(self.inputs[eye], cb, f"{self._label} {eye}"))
-            if self.inputs[eye + "_dilation"].connected:
-                cb = self._dil_cb(eye)
-                self._workers.append(InputWorker(self.inputs[eye + "_dilation"], cb, f"{self._label} {eye} dil"))
 
     def _gaze_cb(self, eye: str) -> Any:
+        dil_input = self.inputs[eye + "_dilation"]
+
         def on_chunk(index: int, data: np.ndarray, ts: int) -> None:
+            if dil_input.connected:  # drained here, by this eye's worker only: no extra thread per frame
+                self._drain_dilation(eye, dil_input)
             with self._lock:
                 dil = np.full(data.shape[0], self._dil[eye], np.float32)
                 merged = self.merger.update(eye, data, dil)
@@ -206,13 +209,13 @@ class EyeMerge(Node):
 
         return on_chunk
 
-    def _dil_cb(self, eye: str) -> Any:
-        def on_chunk(index: int, data: np.ndarray, ts: int) -> None:
-            if data.size:
-                with self._lock:
-                    self._dil[eye] = float(data[-1])
-
-        return on_chunk
+    def _drain_dilation(self, eye: str, stream: Any) -> None:
+        try:
+            _, d = stream.recv(timeout=0, latest=True)
+        except StreamTimeout:
+            return
+        if d.size:
+            self._dil[eye] = float(d[-1])
 
     def process(self, eye: str, gaze: np.ndarray) -> np.ndarray:
         """Merge a gaze chunk directly (no stream involved)."""
