@@ -48,7 +48,9 @@ one_euro_d_cutoff = 1.0    # Hz
 blink_max_hold = 1.0       # s: keep the last good position while the eye is closed, at most this long
 
 [calibration]
-file = ""                  # JSON file (both eyes); "" = do not persist. Loaded at start if it exists.
+file = "auto"              # JSON file (both eyes), loaded at start if it exists, rewritten after each sweep and
+                           # recenter. "auto": $XDG_CONFIG_HOME/pyacq-etvr/calibration.json with real cameras,
+                           # not persisted with synthetic / replayed eyes; "" = never persist.
 auto_sweep_s = 8.0         # with no stored calibration, calibrate automatically over the first N s (0 = off)
 sweep_s = 15.0             # duration of a sweep started by /avatar/parameters/etvr_recalibrate
 min_confidence = 0.5       # detections below this are not used and are reported invalid
@@ -139,7 +141,7 @@ class FilterConfig:
 
 @dataclass
 class CalibrationConfig:
-    file: str = ""
+    file: str = "auto"
     auto_sweep_s: float = 8.0
     sweep_s: float = 15.0
     min_confidence: float = 0.5
@@ -184,6 +186,16 @@ class AppConfig:
     def eyes(self) -> list[str]:
         """The enabled eyes, in order."""
         return [e for e in ("left", "right") if getattr(self, e).enabled]
+
+    def calibration_path(self) -> str:
+        """The calibration file to use ("" = none), with ``"auto"`` resolved (see the example config)."""
+        f = self.calibration.file
+        if f != "auto":
+            return os.path.expanduser(f) if f else ""
+        if all(getattr(self, e).synthetic or getattr(self, e).replay_dir is not None for e in self.eyes()):
+            return ""
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+        return os.path.join(base, "pyacq-etvr", "calibration.json")
 
     def eye_mode(self) -> str:
         e = self.eyes()
@@ -350,11 +362,11 @@ def validate(cfg: AppConfig, check_sources: bool = True) -> AppConfig:
     if cfg.run.record and os.path.exists(cfg.run.record):
         if not os.path.isdir(cfg.run.record) or os.listdir(cfg.run.record):
             raise ConfigError(f"run.record: {cfg.run.record!r} already exists and is not an empty folder")
-    if cfg.calibration.file:
+    if cfg.calibration_path():
         from pyacq_etvr.nodes.calibration import read_calibration_file
 
         try:
-            read_calibration_file(os.path.expanduser(cfg.calibration.file))
+            read_calibration_file(cfg.calibration_path())
         except ConfigError as exc:
             raise ConfigError(f"calibration.file: {exc}") from None
     return cfg

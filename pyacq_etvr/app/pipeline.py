@@ -178,7 +178,7 @@ class Pipeline:
             e = getattr(cfg, eye)
             cal.configure(
                 eye=eye,
-                path=c.file or None,
+                path=cfg.calibration_path() or None,
                 auto_sweep_s=c.auto_sweep_s or None,
                 sweep_s=c.sweep_s,
                 min_confidence=c.min_confidence,

@@ -106,3 +106,17 @@ def test_config_command_exit_status(tmp_path):
         [sys.executable, "-m", "pyacq_etvr.cli", "config", str(f)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2 and "osc.port" in proc.stderr
+
+
+def test_calibration_file_auto(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert build_config(ns()).calibration_path() == ""  # synthetic eyes: nothing persisted by default
+    clip = tmp_path / "eye.mp4"
+    clip.write_bytes(b"")  # exists: enough for the source check
+    cfg = build_config(ns("--left", str(clip)))
+    assert cfg.calibration_path() == str(tmp_path / "pyacq-etvr" / "calibration.json")
+    assert build_config(ns("--calibration", "~/c.json")).calibration_path().endswith("/c.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    with pytest.raises(ConfigError, match="calibration.file"):
+        build_config(ns("--calibration", str(bad)))
