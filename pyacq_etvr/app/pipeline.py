@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyacq_etvr.app.config import AppConfig
+from pyacq_etvr.core.errors import PyacqError
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class Pipeline:
         self.restarts = {e: 0 for e in cfg.eyes()}
         self.down_reason: dict[str, str] = {}
         self.osc_group: Any = None
+        self.osc_pid = 0
         self.calib: dict[str, Any] = {}
         self.merge: Any = None
         self.sender: Any = None
@@ -152,6 +154,7 @@ class Pipeline:
     def _build_osc_group(self) -> None:
         cfg = self.cfg
         ng = self.osc_group = create_nodegroup(self.manager, "osc")
+        self.osc_pid = int(ng.getpid())
         _register(ng, OSC_NODES)
         self.merge = ng.create_node("EyeMerge", name="merge")
         self.merge.configure()
@@ -251,7 +254,12 @@ class Pipeline:
                 n.start()
 
     def check_eyes(self) -> list[str]:
-        """Eyes whose NodeGroup process died since the last call (each reported once)."""
+        """Eyes whose NodeGroup process died since the last call (each reported once).
+
+        Raises PyacqError if the OSC NodeGroup died: without it nothing reaches VRChat, and its calibration
+        state is gone, so ``pyacq-etvr run`` stops with an error rather than pretend to run."""
+        if self.osc_pid and not pid_alive(self.osc_pid):
+            raise PyacqError(f"the OSC NodeGroup process {self.osc_pid} died; stopping")
         dead = []
         for eye, g in self.eyes.items():
             if g.alive and not pid_alive(g.pid):

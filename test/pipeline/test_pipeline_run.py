@@ -325,3 +325,18 @@ def test_pipeline_benchmark_runs():
         assert r["frames"] > 0 and r["sent"] > 0 and r["latency_p50_ms"] > 0
         assert r["overhead_p50_ms"] == pytest.approx(r["latency_p50_ms"] - r["detector_p50_ms"], abs=5)
     assert res["reference_zmq_hop_p50_ms"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_osc_group_death_stops_the_run_with_an_error(tmp_path):
+    with OscCapture() as cap:
+        proc, out = start_run(tmp_path, cap, "--right", "none")
+        try:
+            assert wait_until(lambda: "streaming" in last_status(out), 30)
+            os.kill(group_pid(proc, "osc"), signal.SIGKILL)
+            rc, text = finish(proc, out, timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert rc == 1 and "OSC NodeGroup process" in text and "stopped after" in text
