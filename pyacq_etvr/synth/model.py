@@ -64,6 +64,7 @@ class EyeModel:
     jpeg_quality: int | None
     vignette: float
     lighting: float
+    gain_drift: float  # sd of the slow global gain variation
     reflection: float  # peak grey levels of the lens reflection on the cornea
     reflection_offset: tuple[float, float]  # its centre from the corneal apex image, px
     reflection_size: tuple[float, float]  # its half axes, px
@@ -116,6 +117,7 @@ class EyeModel:
             jpeg_quality=None if q is None else int(rng.integers(q[0], q[1] + 1)),
             vignette=float(rng.uniform(*tier.vignette)),
             lighting=float(rng.uniform(*tier.lighting)),
+            gain_drift=float(rng.uniform(*tier.gain_drift)),
             reflection=float(rng.uniform(*tier.reflection)),
             reflection_offset=(float(rng.uniform(-0.6, 0.6)) * ri, float(rng.uniform(-0.6, 0.6)) * ri),
             reflection_size=(float(rng.uniform(0.25, 0.6)) * ri, float(rng.uniform(0.15, 0.45)) * ri),

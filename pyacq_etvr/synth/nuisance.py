@@ -20,10 +20,13 @@ The four tiers (see :data:`TIERS`):
     resolution (x1-1.5).
 ``hard``
     What makes real IR data hard: 2-4 glints often on the pupil edge, dark irises (pupil/iris contrast
-    22-60 grey levels before noise), strongly off-axis ellipses (camera up to 40 degrees off the optical axis, roll up
-    to 35 degrees), partially closed eyes and drooping lashes, noise sigma 3-10, defocus up to sigma 2 px,
-    motion blur, JPEG 30-75, strong vignetting and uneven lighting, resolution down to 1/3 upsampled, make-up
-    and shadows as dark as the pupil, close-ups with the eye partly out of the frame.
+    22-60 grey levels before shading and noise), strongly off-axis ellipses (camera up to 40 degrees off the
+    optical axis, roll up to 35 degrees), partially closed eyes and drooping lashes, noise sigma 3-10, defocus
+    up to sigma 2 px, motion blur, JPEG 30-75, strong vignetting and uneven lighting, resolution down to 1/3
+    upsampled, make-up and shadows as dark as the pupil, close-ups with the eye partly out of the frame, a
+    hazy lens reflection on the cornea, brightness drifting over time.
+
+``python -m pyacq_etvr.synth --list-tiers`` prints every parameter of every tier.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Tier:
     vignette: Range = (0.0, 0.0)
     #: uneven IR lighting: amplitude of a smooth multiplicative gain field over the frame (0 = uniform)
     lighting: Range = (0.0, 0.0)
+    #: slow global brightness drift (auto-exposure, LED power): sd of the gain (OU process, 3 s time constant)
+    gain_drift: Range = (0.0, 0.0)
     #: faint blurry reflection of the headset lens / screen on the cornea, peak grey levels added (0 = none)
     reflection: Range = (0.0, 0.0)
     #: render at 1/factor resolution and upsample (1 = full resolution)
@@ -155,6 +160,7 @@ TIERS: dict[str, Tier] = {
         vignette=(0.1, 0.35),
         lighting=(0.1, 0.3),
         reflection=(0.0, 20.0),
+        gain_drift=(0.0, 0.05),
         lowres=(1.0, 1.5),
         pupil_level=(22.0, 45.0),
         pupil_iris_contrast=(35.0, 90.0),
@@ -180,6 +186,7 @@ TIERS: dict[str, Tier] = {
         vignette=(0.2, 0.5),
         lighting=(0.2, 0.45),
         reflection=(10.0, 40.0),
+        gain_drift=(0.03, 0.12),
         lowres=(1.0, 3.0),
         pupil_level=(25.0, 55.0),
         pupil_iris_contrast=(22.0, 60.0),

@@ -155,6 +155,7 @@ class Renderer:
         if m.noise_sigma > 0:
             pad = 16
             self.noise = (rng.standard_normal((3, self.h + pad, self.w + pad)) * m.noise_sigma).astype(np.float32)
+        self.gain_state = 0.0
         self.small = None
         if m.lowres > 1.05:
             self.small = np.empty((max(8, round(self.h / m.lowres)), max(8, round(self.w / m.lowres))), np.float32)
@@ -427,6 +428,10 @@ class Renderer:
             cv2.GaussianBlur(w, (0, 0), m.defocus_sigma, dst=w)
         if self.vig is not None:
             w *= self.vig
+        if m.gain_drift > 0:  # Ornstein-Uhlenbeck gain, one step per frame (time constant ~180 frames)
+            a = 1.0 / 180.0
+            self.gain_state += -a * self.gain_state + math.sqrt(2 * a) * float(rng.standard_normal())
+            w *= np.float32(max(0.3, 1.0 + m.gain_drift * self.gain_state))
         if self.noise is not None:
             k = int(rng.integers(0, 3))
             oy, ox = int(rng.integers(0, 16)), int(rng.integers(0, 16))
