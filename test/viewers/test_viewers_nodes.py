@@ -324,3 +324,22 @@ def test_imageviewer_overlay_on_detected_pupil(qapp, png_dir, mask_of):
     assert err < 2.0, f"overlay {err:.2f} px from the detected centre"
     for node in (cam, det, viewer):
         node.close()
+
+
+def test_bad_chunk_in_a_viewer_is_counted_not_fatal(qapp, outputs):
+    from pyacq_etvr.viewers import ImageViewer
+
+    video = outputs(dtype="uint8", shape=(-1, 20, 30), streamtype="image")
+    viewer = ImageViewer()
+    viewer.configure(refresh_interval=10)
+    viewer.inputs["image"].connect(video)
+    viewer.initialize()
+    viewer.start()
+    viewer.pollers["image"].new_data.emit(1, np.zeros((1, 2), PUPIL_DTYPE))  # a chunk the widget cannot show
+    viewer.pollers["image"].new_data.emit(2, "garbage")
+    assert viewer.errors["image"] == 2
+    video.send(np.full((1, 20, 30), 77, np.uint8))
+    assert process_until(lambda: viewer.stats()["frames_shown"] >= 1)
+    assert int(viewer.widget._frame[0, 0]) == 77
+    viewer.stop()
+    viewer.close()
