@@ -132,7 +132,10 @@ class InputStream:
         ``data`` is read-only for plaindata (a view of the received message) and a private copy for sharedmem.
         If a buffer is attached (:meth:`set_buffer`) the chunk is also appended to it.
         """
-        index, data, ts = self._rx().recv(timeout, self.latest if latest is None else latest)
+        rx = self._receiver
+        if rx is None:
+            raise StreamError(f"{self.label} is not connected")
+        index, data, ts = rx.recv(timeout, self.latest if latest is None else latest)
         if self._buffer is not None and isinstance(self._buffer, RingBuffer):
             self._buffer.new_chunk(data, index)
         if with_timestamp:

@@ -58,7 +58,9 @@ class PlainDataReceiver(DataReceiver):
         self._tail = tuple(spec.shape[1:]) if spec.shape is not None else ()
         self._next_seq = -1
         self._pending: bytes | None = None
-        self._rcvtimeo = -1
+        self._timeout_arg: float | None = None  # RCVTIMEO is -1 (None) on a new socket
+        self._last_n = -1
+        self._last_shape: tuple[int, ...] = ()
 
     def connect(self, timeout: float, what: str) -> None:
         self.channel.connect(timeout, what)
@@ -84,21 +86,29 @@ class PlainDataReceiver(DataReceiver):
             header, self._pending = self._pending, None
             return header
         sock = self._sock
+        if timeout != self._timeout_arg:  # setsockopt only when the timeout changes
+            ms = -1 if timeout is None else max(0, math.ceil(timeout))
+            sock.setsockopt(zmq.RCVTIMEO, ms)
+            self._timeout_arg = timeout
+        try:
+            first = sock.recv()
+        except zmq.Again:
+            return None
+        if len(first) == _HEADER_SIZE:
+            return first
+        return self._after_welcome(timeout)
+
+    def _after_welcome(self, timeout: float | None) -> bytes | None:
+        """Rare path: a one-frame welcome message came first; skip it and wait for the rest of ``timeout``."""
+        self.channel.welcomed = True
         deadline = None if timeout is None else time.monotonic() + timeout / 1000.0
         while True:
-            ms = -1 if timeout is None else max(0, math.ceil(timeout))
-            if ms != self._rcvtimeo:
-                sock.setsockopt(zmq.RCVTIMEO, ms)
-                self._rcvtimeo = ms
-            try:
-                first = sock.recv()
-            except zmq.Again:
+            remaining = None if deadline is None else max(0.0, (deadline - time.monotonic()) * 1000.0)
+            if not self._sock.poll(-1 if remaining is None else remaining):
                 return None
+            first = self._sock.recv()
             if len(first) == _HEADER_SIZE:
                 return first
-            self.channel.welcomed = True  # a one-frame welcome message: skip it
-            if deadline is not None:
-                timeout = max(0.0, (deadline - time.monotonic()) * 1000.0)
 
     def _read_one(self, header: bytes) -> tuple[int, np.ndarray, int]:
         frame = self._sock.recv(copy=False)
@@ -106,8 +116,9 @@ class PlainDataReceiver(DataReceiver):
         if seq != self._next_seq and self._next_seq >= 0:
             self.dropped += max(0, seq - self._next_seq)
         self._next_seq = seq + 1
-        data = np.frombuffer(frame, dtype=self._dtype).reshape((n, *self._tail))
-        return index, data, ts
+        if n != self._last_n:
+            self._last_n, self._last_shape = n, (n, *self._tail)
+        return index, np.ndarray(self._last_shape, self._dtype, frame), ts
 
     def recv(self, timeout: float | None, latest: bool) -> tuple[int, np.ndarray, int]:
         header = self._next_header(timeout)
