@@ -13,6 +13,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from pyacq_etvr.core.errors import DeadProcessError, RPCProtocolError, RPCTimeoutError, SecurityError
+from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, POLLIN, readable, send_frames, zmq_poll
+from pyacq_etvr.core.rpc._zmqfast import _recv as _zrecv
 from pyacq_etvr.core.rpc.future import Future, RemoteCallException
 from pyacq_etvr.core.rpc.proxy import ObjectProxy
 from pyacq_etvr.core.rpc.serializer import all_serializers
@@ -32,6 +34,27 @@ _MONITOR_EVENTS = (
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
 )
+
+
+class _Pending:
+    """Slot for the answer of a synchronous call (the part of the Future interface the client uses)."""
+
+    __slots__ = ("call_id", "result", "exc", "_done")
+
+    def __init__(self, call_id: int) -> None:
+        self.call_id = call_id
+        self.result: Any = None
+        self.exc: BaseException | None = None
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, value: Any) -> None:
+        self.result, self._done = value, True
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.exc, self._done = exc, True
 
 
 def mark_dead(address: str, reason: str = "the process died") -> None:
@@ -88,6 +111,8 @@ class RPCClient:
         sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
         sock.setsockopt(zmq.SNDTIMEO, 5000)
+        sock.setsockopt(zmq.RCVHWM, 100000)
+        sock.setsockopt(zmq.SNDHWM, 100000)
         from pyacq_etvr.core.rpc import auth
 
         auth.apply_client_curve(sock, curve)
@@ -140,26 +165,34 @@ class RPCClient:
         data = b"" if opts is None else self._serializer.dumps(opts)
         try:
             frames = [str(req_id).encode(), action.encode(), return_type.encode(), self._ser_type, data]
-            self._socket.send_multipart(frames)
+            send_frames(self._socket, frames)
         except zmq.Again:
             self._check_alive()
             raise RPCTimeoutError(f"could not send to {self.address} within 5 s (no connection)") from None
         if req_id < 0:
             return None
-        fut = Future(self, req_id)
-        self._futures[req_id] = fut
         if sync == "async":
+            fut = self._futures[req_id] = Future(self, req_id)
+            if not req_id & 255:  # many calls in flight: take in the answers already there
+                self._recv_all()
             return fut
-        return fut.result(timeout)
+        pending = self._futures[req_id] = _Pending(req_id)  # lighter than a Future for a blocking call
+        self.process_until_future(pending, timeout)
+        if pending.exc is not None:
+            raise pending.exc
+        return pending.result
 
     def call_obj(self, obj: ObjectProxy, args: Any = None, kwargs: Any = None, **kwds: Any) -> Any:
         """Invoke a remote callable (``obj`` is a proxy to it)."""
-        opts = {"obj": obj, "args": tuple(args or ()), "kwargs": dict(kwargs or {})}
+        if isinstance(obj, ObjectProxy):
+            obj = obj._wire_dict()  # plain dict: packed without a Python encoder hook
+        # args travel as a list (pyacq does the same); nested tuples keep their tag
+        opts = {"obj": obj, "args": list(args) if args else [], "kwargs": kwargs if kwargs else {}}
         return self.send("call_obj", opts, **kwds)
 
     def get_obj(self, obj: ObjectProxy, **kwds: Any) -> Any:
         """Return a copy of a remote object (or a new proxy if it cannot be serialized and return_type allows)."""
-        return self.send("get_obj", {"obj": obj}, **kwds)
+        return self.send("get_obj", {"obj": obj._wire_dict() if isinstance(obj, ObjectProxy) else obj}, **kwds)
 
     def __getitem__(self, name: str) -> Any:
         return self.send("get_item", {"name": name})
@@ -196,7 +229,7 @@ class RPCClient:
         for obj_id, ref_id in todo:
             data = self._serializer.dumps({"obj_id": obj_id, "ref_id": ref_id})
             try:
-                self._socket.send_multipart([b"-1", b"delete", b"auto", self._ser_type, data], zmq.NOBLOCK)
+                send_frames(self._socket, [b"-1", b"delete", b"auto", self._ser_type, data], NOBLOCK)
             except zmq.Again:
                 return
 
@@ -221,6 +254,7 @@ class RPCClient:
         server = RPCServer.get_server() if self.reentrant else None
         deadline = None if timeout is None else time.monotonic() + timeout
         sock, monitor = self._socket, self._monitor
+        poll_items = [(sock, POLLIN)]
         while not future.done():
             if server is not None and server.closed:
                 server = None
@@ -238,9 +272,9 @@ class RPCClient:
                     )
                 wait = min(100, int(remaining * 1000) + 1)
             if server is None:
-                if sock.poll(wait):
+                if zmq_poll(poll_items, wait):
                     self._recv_all()
-                if monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                if readable(monitor):
                     self._handle_monitor()
                 continue
             events = dict(self._poller(server).poll(min(wait, server._poll_interval_ms)))
@@ -259,8 +293,8 @@ class RPCClient:
 
     def _recv_all(self) -> None:
         sock = self._socket
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            self.process_msg(sock.recv(zmq.NOBLOCK))
+        while readable(sock):
+            self.process_msg(_zrecv(sock, NOBLOCK))
 
     def process_msg(self, data: bytes) -> None:
         """Handle one message from the server: resolve a Future, or note that the server disconnected."""
@@ -319,7 +353,7 @@ class RPCClient:
         return SecurityError(f"RPC server {self.address} refused our credentials (CURVE keys not authorised?)")
 
     def _check_alive(self) -> None:
-        if self._monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if readable(self._monitor):
             self._handle_monitor()
         if self._refused:
             raise self._refusal()

@@ -45,7 +45,7 @@ class ObjectProxy:
     forwarded. Calls into a process that died raise :class:`~pyacq_etvr.core.errors.DeadProcessError`.
     """
 
-    __slots__ = ("_rpc_addr", "_obj_id", "_ref_id", "_type_str", "_attributes", "_proxy_options", "_cache")
+    __slots__ = ("_rpc_addr", "_obj_id", "_ref_id", "_type_str", "_attributes", "_proxy_options", "_cache", "_wire")
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class ObjectProxy:
         object.__setattr__(self, "_attributes", tuple(attributes))
         object.__setattr__(self, "_proxy_options", {})
         object.__setattr__(self, "_cache", None)
+        object.__setattr__(self, "_wire", None)
         if kwds:
             self._set_proxy_options(**kwds)
 
@@ -82,14 +83,19 @@ class ObjectProxy:
 
     # --- plumbing --------------------------------------------------------------------------------------
     def _wire_dict(self) -> dict[str, Any]:
-        return {
-            "___type_name___": "proxy",
-            "rpc_addr": self._rpc_addr,
-            "obj_id": self._obj_id,
-            "ref_id": self._ref_id,
-            "type_str": self._type_str,
-            "attributes": self._attributes,
-        }
+        """The reference as sent on the wire (cached; only plain types, so no encoder hook is needed)."""
+        wire = self._wire
+        if wire is None:
+            wire = {
+                "___type_name___": "proxy",
+                "rpc_addr": self._rpc_addr,
+                "obj_id": self._obj_id,
+                "ref_id": self._ref_id,
+                "type_str": self._type_str,
+                "attributes": list(self._attributes),
+            }
+            object.__setattr__(self, "_wire", wire)
+        return wire
 
     def _client(self):
         """The RPCClient of the calling thread for this proxy's server (None if the server runs here)."""
@@ -124,23 +130,25 @@ class ObjectProxy:
 
     # --- public API ------------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        sync = kwargs.pop("_sync", None)
-        return_type = kwargs.pop("_return_type", None)
-        timeout = kwargs.pop("_timeout", None)
-        for name, val in (("sync", sync), ("return_type", return_type), ("timeout", timeout)):
-            if val is not None:
-                _check_option(name, val)
+        opts = self._proxy_options
+        sync = opts.get("sync", "sync")
+        return_type = opts.get("return_type", "auto")
+        timeout = opts.get("timeout", 10.0)
+        if kwargs and ("_sync" in kwargs or "_return_type" in kwargs or "_timeout" in kwargs):
+            for name in ("sync", "return_type", "timeout"):
+                val = kwargs.pop("_" + name, None)
+                if val is not None:
+                    _check_option(name, val)
+                    if name == "sync":
+                        sync = val
+                    elif name == "return_type":
+                        return_type = val
+                    else:
+                        timeout = val
         client = self._client()
         if client is None:  # the object lives in this thread: call it directly
             return self._local_object()(*args, **kwargs)
-        return client.call_obj(
-            self,
-            args,
-            kwargs,
-            sync=sync or self._get_option("sync"),
-            return_type=return_type or self._get_option("return_type"),
-            timeout=timeout or self._get_option("timeout"),
-        )
+        return client.call_obj(self, args, kwargs, sync=sync, return_type=return_type, timeout=timeout)
 
     def __getattr__(self, attr: str) -> Any:
         if (attr.startswith("__") and attr.endswith("__")) or attr in ObjectProxy.__slots__:

@@ -267,12 +267,11 @@ class Serializer:
             raise RPCProtocolError("malformed proxy reference")
         if not isinstance(attrs, (list, tuple)) or not all(isinstance(a, str) for a in attrs):
             raise RPCProtocolError("malformed proxy attributes")
-        type_str = dct.get("type_str", "")
-        proxy = ObjectProxy(addr, obj_id, ref_id, type_str if isinstance(type_str, str) else "", tuple(attrs))
         server = self.server
         if server is not None and addr == server.address:
-            return server.unwrap_proxy(proxy)
-        return proxy
+            return server.unwrap_ref(obj_id, ref_id, attrs)
+        type_str = dct.get("type_str", "")
+        return ObjectProxy(addr, obj_id, ref_id, type_str if isinstance(type_str, str) else "", tuple(attrs))
 
 
 class MsgpackSerializer(Serializer):

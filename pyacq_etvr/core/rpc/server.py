@@ -25,6 +25,8 @@ from typing import Any
 import zmq
 
 from pyacq_etvr.core.errors import RPCProtocolError
+from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, POLLIN, SNDMORE, readable, recv_frames, zmq_poll
+from pyacq_etvr.core.rpc._zmqfast import _send as _zsend
 from pyacq_etvr.core.rpc.proxy import ObjectProxy
 from pyacq_etvr.core.rpc.serializer import Serializer, all_serializers
 
@@ -111,7 +113,8 @@ class RPCServer:
         sock = ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, int(max_msg_size))
-        sock.setsockopt(zmq.RCVHWM, 10000)
+        sock.setsockopt(zmq.RCVHWM, 100000)
+        sock.setsockopt(zmq.SNDHWM, 100000)  # replies to a client that pipelines many async calls
         self._monitor = None
         if self.curve is not None:
             auth.apply_server_curve(sock, self.curve)
@@ -205,11 +208,15 @@ class RPCServer:
 
     def unwrap_proxy(self, proxy: ObjectProxy) -> Any:
         """Return the local object (and attribute) that ``proxy`` references."""
-        entry = self._refs.get(proxy._ref_id)
-        if entry is None or id(entry[0]) != proxy._obj_id:
-            raise LookupError(f"unknown object reference {proxy._ref_id} on {self.address} (deleted?)")
+        return self.unwrap_ref(proxy._obj_id, proxy._ref_id, proxy._attributes)
+
+    def unwrap_ref(self, obj_id: int, ref_id: int, attributes: Any = ()) -> Any:
+        """Return the local object referenced by (obj_id, ref_id), then its chain of ``attributes``."""
+        entry = self._refs.get(ref_id)
+        if entry is None or id(entry[0]) != obj_id:
+            raise LookupError(f"unknown object reference {ref_id} on {self.address} (deleted?)")
         obj = entry[0]
-        for attr in proxy._attributes:
+        for attr in attributes:
             obj = getattr(obj, attr)
         return obj
 
@@ -287,7 +294,8 @@ class RPCServer:
             err = [type(exc).__name__, traceback.format_exception(type(exc), exc, exc.__traceback__)]
             data = ser.dumps({"action": "return", "req_id": req_id, "rval": None, "error": err})
         try:
-            self._socket.send_multipart([caller, data], zmq.NOBLOCK)
+            _zsend(self._socket, caller, SNDMORE | NOBLOCK)
+            _zsend(self._socket, data, NOBLOCK)
         except zmq.ZMQError as exc:
             logger.warning("RPC server %s: could not send reply %d: %s", self.address, req_id, exc)
 
@@ -327,8 +335,8 @@ class RPCServer:
         """Serve the requests already received (non-blocking); return how many were read."""
         sock = self._socket
         n = 0
-        while n < max_count and not self.closed and sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            frames = sock.recv_multipart(zmq.NOBLOCK)
+        while n < max_count and not self.closed and readable(sock):
+            frames = recv_frames(sock, NOBLOCK)
             n += 1
             self._handle(frames)
         if self._monitor is not None:
@@ -390,13 +398,15 @@ class RPCServer:
         """Serve requests in the calling thread until :meth:`close` (or a ``close`` request)."""
         self.register_server(self)
         self._running = True
-        poller = zmq.Poller()
-        poller.register(self._socket, zmq.POLLIN)
+        items = [(self._socket, POLLIN)]
         try:
             while not self._closing:
-                wait = self._run_timers()
-                wait_ms = 100 if wait is None else max(0, min(100, int(wait * 1000)))
-                if poller.poll(wait_ms):
+                wait_ms = 100
+                if self._timers:
+                    wait = self._run_timers()
+                    if wait is not None:
+                        wait_ms = max(0, min(100, int(wait * 1000)))
+                if zmq_poll(items, wait_ms):
                     self._process_pending()
         finally:
             self._running = False
