@@ -200,3 +200,23 @@ def test_callbacks_list():
     cbs.disconnect()
     cbs.emit(1)
     assert seen == [3, 6]
+
+
+def test_poller_latest_mode_delivers_only_the_newest():
+    out = OutputStream()
+    out.configure(protocol="inproc", dtype="int64", shape=(-1,))
+    inp = InputStream()
+    inp.connect(out)
+    for i in range(5):
+        out.send(np.array([i]))
+    poller = ThreadPollInput(inp, timeout=50, latest=True, return_data=False)
+    got: list[tuple[int, object]] = []
+    poller.new_data.connect(lambda index, data: got.append((index, data)))
+    poller.start()
+    assert wait_until(lambda: len(got) >= 1, 5)
+    poller.stop()
+    assert poller.wait(2000)
+    assert got == [(5, None)] and inp.stats()["skipped"] == 4
+    assert poller.timestamp_ns > 0
+    inp.close()
+    out.close()
