@@ -246,3 +246,25 @@ def test_overrides_without_lashes_or_glints_render():
     for _ in range(30):
         frame, truth = eye.next()
         assert frame.shape == (64, 64)
+
+
+def test_bad_calls_raise_config_error_and_keep_state():
+    from pyacq_etvr.synth import Tier, get_tier
+
+    eye = SyntheticEye(64, 64, seed=1)
+    eye.next()
+    for call in (lambda: eye.skip(-1), lambda: eye.skip(1.5), lambda: eye.reset(seed="x"), lambda: eye.reset(-2)):
+        with pytest.raises(ConfigError):
+            call()
+    assert eye.frame_count == 1 and eye.seed == 1
+    ro = np.zeros((64, 64), np.uint8)
+    ro.flags.writeable = False
+    with pytest.raises(ConfigError, match="writeable"):
+        eye.next_into(ro)
+    with pytest.raises(ConfigError, match="lo > hi"):
+        Tier(name="broken", noise_sigma=(5.0, 1.0))
+    with pytest.raises(ConfigError, match="unknown synthetic tier"):
+        get_tier(3)
+    custom = Tier(name="mine", n_glints=(1, 1), noise_sigma=(2.0, 2.0))
+    frame, truth = SyntheticEye(64, 64, tier=custom, seed=1).next()
+    assert frame.shape == (64, 64) and truth.dtype == TRUTH_DTYPE
