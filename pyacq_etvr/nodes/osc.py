@@ -107,7 +107,7 @@ class OscOutput:
     inline : bool, default False
         Send from the caller's thread in :meth:`submit` (only with ``max_rate=0``): lower latency, no thread.
     max_angle_deg : float, default 30
-        Gaze angle at |x| or |y| = 1 for the pitch/yaw look.
+        Gaze angle (degrees) at ``abs(x) == 1`` or ``abs(y) == 1`` for the pitch/yaw look.
     on_sent : callable(record, sent_ns, n_messages), optional
         Called from the sender thread after each send (the node publishes it on its ``sent`` output).
     """

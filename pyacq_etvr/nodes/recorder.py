@@ -113,9 +113,10 @@ class RawStreamWriter:
 class RecordedStream:
     """One recorded stream as numpy arrays.
 
-    ``data`` is (n_samples, *sample_shape); ``chunk_index``/``chunk_timestamp_ns``/``chunk_len`` have one entry
-    per chunk; ``index``/``timestamp_ns`` one per sample (each sample carries its chunk's index and timestamp,
-    pyacq's index convention: the chunk's index is the absolute index of its last sample + 1).
+    ``data`` has shape ``(n_samples, *sample_shape)``; ``chunk_index``/``chunk_timestamp_ns``/``chunk_len``
+    have one entry per chunk; ``index``/``timestamp_ns`` one per sample (each sample carries its chunk's
+    index and timestamp; pyacq's index convention: the chunk's index is the absolute index of its last
+    sample + 1).
     """
 
     name: str

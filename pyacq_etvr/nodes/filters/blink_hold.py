@@ -10,6 +10,10 @@ from pyacq_etvr.nodes.filters._common import as_2d, check_mask, check_times, pos
 class BlinkHold:
     """Plain hold-last-good filter, callable on arrays.
 
+    ``f(values, timestamps_ns=None, valid=None)``: ``valid`` (n,) bool marks good samples (default: every
+    finite sample). Invalid or non-finite samples are replaced by the last good sample of the same channel set
+    (NaN if there is none yet or the hold expired). Returns float64 (n, channels). ``held`` counts held samples.
+
     Parameters
     ----------
     max_hold : float, default 1.0
@@ -17,10 +21,6 @@ class BlinkHold:
         that the output is NaN: a closed eye for more than a blink is reported as missing, not frozen forever.
     rate : float, default 60.0
         Sample rate (Hz) assumed when no timestamps are given.
-
-    ``f(values, timestamps_ns=None, valid=None)``: ``valid`` (n,) bool marks good samples (default: every
-    finite sample). Invalid or non-finite samples are replaced by the last good sample of the same channel set
-    (NaN if there is none yet or the hold expired). Returns float64 (n, channels). ``held`` counts held samples.
     """
 
     def __init__(self, max_hold: float = 1.0, rate: float = 60.0) -> None:

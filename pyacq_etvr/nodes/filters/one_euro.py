@@ -26,6 +26,9 @@ from pyacq_etvr.nodes.filters._common import as_2d, check_times, positive
 class OneEuro:
     """Plain One Euro filter, callable on arrays.
 
+    Call ``f(values, timestamps_ns=None)`` with values of shape (n,) or (n, channels); returns a new float64
+    array of shape (n, channels). State persists across calls; ``reset()`` forgets it.
+
     Parameters
     ----------
     min_cutoff : float, default 1.0
@@ -39,9 +42,6 @@ class OneEuro:
         Sample rate (Hz) assumed when no timestamps are given.
     min_dt : float, default 1e-6
         Floor of ``Te`` in seconds (guards a zero or negative time step).
-
-    Call ``f(values, timestamps_ns=None)`` with values of shape (n,) or (n, channels); returns a new float64
-    array of shape (n, channels). State persists across calls; ``reset()`` forgets it.
     """
 
     def __init__(
