@@ -329,6 +329,7 @@ class Pipeline:
             return s
         try:
             cam = g.source.stats()
+            det = g.pupil.stats()
             flt = g.filt.stats()
             cal = self.calib[eye].status()
         except Exception as exc:
@@ -338,7 +339,7 @@ class Pipeline:
             camera_state=cam.get("state", "?"),
             fps=cam.get("fps"),
             frames=cam.get("frames", 0),
-            dropped=int(cam.get("dropped", 0)),
+            dropped=int(cam.get("dropped", 0)) + int(det.get("skipped", 0)),  # by the transport + by detection
             detection_rate=flt.get("detection_rate"),
             mean_confidence=flt.get("mean_confidence"),
             calibrated=cal.get("calibrated", False),

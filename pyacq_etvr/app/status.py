@@ -1,5 +1,6 @@
 """Live status of ``pyacq-etvr run``: per eye camera state, fps, detection rate, mean confidence, latency
-camera -> OSC (p50/p99), dropped frames, restarts; plus the OSC sender's counters.
+camera -> OSC (p50/p99), dropped frames (stale frames dropped by the camera transport plus frames the
+detector skipped because it was busy), restarts; plus the OSC sender's counters.
 
 :func:`format_status` turns a status snapshot (plain dict, see :meth:`Pipeline.status`) into lines;
 :class:`StatusPrinter` refreshes them in place on a terminal (ANSI: cursor up + clear line) or prints one
