@@ -12,7 +12,7 @@ import pytest
 import pyacq_etvr as pyacq
 from pyacq_etvr.core.errors import ConfigError, DeadProcessError
 from pyacq_etvr.core.manager import Manager, _close_remote_manager, _spawned
-from pyacq_etvr.core.rpc import RemoteCallException
+from pyacq_etvr.core.rpc import RemoteCallException, RPCClient
 from pyacq_etvr.core.rpc.proxy import ObjectProxy
 from pyacq_etvr.testing import wait_until
 
@@ -68,6 +68,14 @@ def test_stream_between_processes_then_sigkill_is_detected():
         assert status["ng1"]["alive"] is False and status["ng1"]["exitcode"] == -signal.SIGKILL
         assert status["ng2"]["alive"] is True
         assert mon.stats()["chunks"] >= 5  # the other NodeGroup is unaffected
+        # a NodeGroup dying from an error (non-zero exit) is reported the same way
+        event.clear()
+        RPCClient.get_client(ng2._rpc_addr)._import("os")._exit(3, _sync="off")
+        assert event.wait(1.0)
+        assert died[-1] == ("ng2", 3)
+        with pytest.raises(DeadProcessError):
+            mon.stats()
+        assert [s["alive"] for s in man.list_nodegroups(status=True)] == [False, False]
     finally:
         _close(man)
 

@@ -203,6 +203,11 @@ def test_log_handler_sorts_by_time():
 def test_background_server_and_thread_clients():
     srv = start_background_server(default=False)
     try:
+        ticks = []
+        timer = srv.start_timer(lambda: ticks.append(threading.get_ident()), 0.01)
+        assert _wait(lambda: len(ticks) >= 3, 5)
+        timer.stop()
+        assert set(ticks) == {srv._thread.ident}  # timers run in the server's thread
         srv["value"] = [1, 2, 3]
         results = []
 
@@ -233,5 +238,30 @@ def test_executable_and_environment():
     p = ProcessSpawner(executable=sys.executable)
     try:
         assert p._import("os").getppid() == os.getpid()
+    finally:
+        assert p.stop() == 0
+
+
+@pytest.mark.timeout(60)
+def test_qt_process_runs_requests_in_the_gui_thread():
+    p = ProcessSpawner(name="qt-child", qt=True)
+    try:
+        qtw = p._import("PyQt5.QtWidgets")
+        app = qtw.QApplication.instance()
+        w = qtw.QWidget()
+        w.setWindowTitle("remote widget")
+        w.show()
+        assert w.windowTitle() == "remote widget"
+        assert w.isVisible()
+        rthreading = p._import("threading")
+        assert rthreading.current_thread().name == "MainThread"  # requests run in the Qt GUI thread
+        assert app.applicationName() is not None
+        # re-entrant call from the Qt process back into this thread's (lazy) server
+        server = RPCServer()
+        server.run_lazy()
+        try:
+            assert p._import("operator").call(lambda: "called back") == "called back"
+        finally:
+            server.close()
     finally:
         assert p.stop() == 0

@@ -187,7 +187,11 @@ class RPCClient:
         if isinstance(obj, ObjectProxy):
             obj = obj._wire_dict()  # plain dict: packed without a Python encoder hook
         # args travel as a list (pyacq does the same); nested tuples keep their tag
-        opts = {"obj": obj, "args": list(args) if args else [], "kwargs": kwargs if kwargs else {}}
+        opts: dict[str, Any] = {"obj": obj}
+        if args:
+            opts["args"] = list(args)
+        if kwargs:
+            opts["kwargs"] = kwargs
         return self.send("call_obj", opts, **kwds)
 
     def get_obj(self, obj: ObjectProxy, **kwds: Any) -> Any:

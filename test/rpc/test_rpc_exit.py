@@ -1,0 +1,63 @@
+"""Interpreter exit and parent death: no orphan processes are left behind."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from pyacq_etvr.testing import wait_until
+
+SCRIPT = """
+import json, sys, time
+import pyacq_etvr as pyacq
+man = pyacq.create_manager("rpc")
+ng = man.create_nodegroup("worker")
+node = ng.create_node("NumpyDeviceBuffer")
+node.configure(nb_channel=2, chunksize=10)
+node.output.configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+node.initialize()
+node.start()
+pids = [man._rpc_addr, [s["pid"] for s in man.list_nodegroups(status=True)]]
+from pyacq_etvr.core.manager import _spawned
+pids.append(_spawned[0][1].pid)
+print(json.dumps(pids), flush=True)
+if sys.argv[1] == "hang":
+    time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["exit", "sigkill"])
+def test_no_orphans_after_exit_or_parent_death(how):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, "hang" if how == "sigkill" else "exit"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        _, ng_pids, manager_pid = json.loads(line)
+        pids = [*ng_pids, manager_pid]
+        assert all(_alive(p) for p in pids)
+        if how == "sigkill":
+            proc.send_signal(signal.SIGKILL)  # the children notice their parent is gone and exit
+        proc.wait(30)
+        assert wait_until(lambda: not any(_alive(p) for p in pids), 15), [p for p in pids if _alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
