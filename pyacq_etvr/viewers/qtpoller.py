@@ -23,7 +23,7 @@ __all__ = ["QtPollInput"]
 class QtPollInput(QtCore.QObject):
     """Emit ``new_data(index, data)`` in the GUI thread for chunks received on ``input_stream``.
 
-    During a ``new_data`` slot, :attr:`last_timestamp_ns` holds the chunk's send time.
+    During a ``new_data`` slot, :attr:`last_timestamp_ns` holds the chunk's timestamp (its send time, or the time the sender gave, e.g. a camera's capture time).
 
     Args:
         input_stream: a connected :class:`~pyacq_etvr.core.InputStream` (owned by this poller while it
@@ -64,7 +64,7 @@ class QtPollInput(QtCore.QObject):
         self.received = 0
         self.delivered = 0
         self.dropped = 0
-        #: send time (``time.monotonic_ns()``) of the chunk being delivered, readable from a ``new_data`` slot
+        #: timestamp (``time.monotonic_ns()`` units) of the chunk being delivered, readable in a ``new_data`` slot
         self.last_timestamp_ns: int | None = None
         self._poller = ThreadPollInput(input_stream, timeout=timeout, return_data=return_data)
         self._poller.new_data.connect(self._on_chunk)
