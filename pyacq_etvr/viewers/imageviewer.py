@@ -32,8 +32,8 @@ class ImageViewer(WidgetNode):
         pupil_history: pupil records kept to match frames by index (default 16).
         title: window title (default: the node's name).
 
-    The status line shows the display and input fps, the frame age (now minus the chunk's timestamp, ms: the capture time for cameras)
-    and the pupil confidence. Zoom with the mouse wheel or :meth:`set_zoom`.
+    The status line shows the display and input fps, the frame age (now minus the chunk's timestamp, ms:
+    the capture time for cameras) and the pupil confidence. Zoom with the mouse wheel or :meth:`set_zoom`.
 
     Threading: the node lives in a thread with a Qt event loop; two background poller threads read the
     inputs and hand the chunks to the GUI thread (:class:`~pyacq_etvr.viewers.QtPollInput`).

@@ -23,7 +23,8 @@ __all__ = ["QtPollInput"]
 class QtPollInput(QtCore.QObject):
     """Emit ``new_data(index, data)`` in the GUI thread for chunks received on ``input_stream``.
 
-    During a ``new_data`` slot, :attr:`last_timestamp_ns` holds the chunk's timestamp (its send time, or the time the sender gave, e.g. a camera's capture time).
+    During a ``new_data`` slot, :attr:`last_timestamp_ns` holds the chunk's timestamp (its send time, or the
+    time the sender gave, e.g. a camera's capture time).
 
     Args:
         input_stream: a connected :class:`~pyacq_etvr.core.InputStream` (owned by this poller while it
