@@ -265,3 +265,28 @@ def test_qt_process_runs_requests_in_the_gui_thread():
             server.close()
     finally:
         assert p.stop() == 0
+
+
+def test_seed_streaming_between_processes():
+    """The seed's example: a remote InputStream connects to a local OutputStream through RPC."""
+    import pyacq_etvr as pyacq
+
+    s = pyacq.RPCServer()
+    s.run_lazy()
+    o = pyacq.OutputStream()
+    p = None
+    try:
+        o.configure(dtype=float, shape=(-1, 2))
+        p = pyacq.ProcessSpawner()
+        rpyacq = p.client._import("pyacq_etvr")
+        i = rpyacq.InputStream()
+        i.connect(o)  # the child asks our (lazy) server for o.params while we wait: re-entrant
+        o.send(np.arange(8.0).reshape(4, 2))
+        index, data = i.recv(timeout=5000)
+        assert index == 4 and data.tolist() == np.arange(8.0).reshape(4, 2).tolist()
+        i.close()
+    finally:
+        if p is not None:
+            p.stop()
+        o.close()
+        s.close()
