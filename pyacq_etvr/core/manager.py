@@ -101,8 +101,10 @@ class Manager:
                 self._count += 1
             if not isinstance(name, str) or not name:
                 raise ConfigError(f"create_nodegroup: name must be a non-empty str, not {name!r}")
-            if name in self._nodegroups:
+            old = self._nodegroups.get(name)
+            if old is not None and old.get("alive") is not False:
                 raise ConfigError(f"a NodeGroup named {name!r} already exists")
+            self._nodegroups.pop(name, None)  # a closed or dead one: its name is free again
             self._nodegroups[name] = {"name": name, "proxy": None, "alive": None}
         try:
             h = self._resolve_host(host)
@@ -155,6 +157,11 @@ class Manager:
                 return
             info["alive"], info["exitcode"] = False, exitcode
             callbacks = list(self._callbacks)
+        if exitcode == 0:  # e.g. nodegroup.close(): an orderly exit, not a death
+            logger.info("manager: NodeGroup %r exited normally", name)
+            if info.get("address"):
+                mark_dead(info["address"], f"NodeGroup {name!r} was closed")
+            return
         logger.error("manager: NodeGroup %r (pid %s) died, exit code %s", name, info.get("pid"), exitcode)
         if info.get("address"):
             mark_dead(info["address"], f"NodeGroup {name!r} died (exit code {exitcode})")
@@ -166,6 +173,23 @@ class Manager:
                     cb(name, exitcode)
             except Exception:
                 logger.exception("manager: on_nodegroup_died callback failed")
+
+    def close_nodegroup(self, name: str, timeout: float = 5.0) -> int | None:
+        """Close NodeGroup ``name`` (its nodes are closed, then its process exits); return its exit code.
+
+        Not reported as a death. The name may then be reused by :meth:`create_nodegroup`.
+        """
+        with self._lock:
+            info = self._nodegroups.get(name)
+        if info is None or info.get("proxy") is None:
+            raise ConfigError(f"no NodeGroup named {name!r}")
+        rc = info["host"].close_nodegroup(name, timeout)
+        with self._lock:
+            if info.get("alive"):
+                info["alive"], info["exitcode"] = False, rc
+            if self._default_nodegroup is not None and info["proxy"] is self._default_nodegroup:
+                self._default_nodegroup = None
+        return rc
 
     # --- nodes ---------------------------------------------------------------------------------------
     @property

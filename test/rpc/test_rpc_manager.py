@@ -114,6 +114,17 @@ def test_local_manager_nodes_and_bad_inputs():
             man.create_nodegroup(name="")
         with pytest.raises(ConfigError, match="address"):
             man.add_host("localhost:8000")
+        # orderly closes are not deaths, and free the name
+        deaths = []
+        man.on_nodegroup_died(lambda name, rc: deaths.append(name))
+        assert man.close_nodegroup("default_nodegroup") == 0
+        with pytest.raises(ConfigError, match="no NodeGroup"):
+            man.close_nodegroup("nope")
+        ng2 = man.create_nodegroup("default_nodegroup")
+        ng2.close()  # from the NodeGroup itself: its process exits with code 0
+        assert wait_until(lambda: man.list_nodegroups(status=True)[-1]["alive"] is False, 5)
+        assert man.list_nodegroups(status=True)[-1]["exitcode"] == 0
+        assert deaths == []
     finally:
         man.close()
     assert all(not s["alive"] for s in man.list_nodegroups(status=True))
