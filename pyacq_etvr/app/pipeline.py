@@ -5,8 +5,11 @@ Process layout::
     NodeGroup "eye-left-<gen>"    Camera | ReplaySource --inproc--> PupilDetector --inproc--> FilterChain --tcp--+
     NodeGroup "eye-right-<gen>"   (same)                                                                       |
                                   [RawRecorder: video, truth, pupil]                                           |
-    NodeGroup "osc"               Calibration(left), Calibration(right) --inproc--> EyeMerge --inproc--> OscSender
+    NodeGroup "osc"               Calibration(left), Calibration(right) --direct--> EyeMerge --direct--> OscSender
                                   [RawRecorder: gaze, OSC values]
+
+"direct": the nodes share the calibration's worker thread (``Calibration.attach``/``EyeMerge.attach``):
+a frame crosses the OSC process with one thread wake-up.
 
 Each eye lives in its own process so that a crash (camera driver, decoder) takes down one eye only:
 :meth:`Pipeline.restart_eye` rebuilds that eye's group with the same settings and reconnects the eye's
@@ -158,7 +161,6 @@ class Pipeline:
         _register(ng, OSC_NODES)
         self.merge = ng.create_node("EyeMerge", name="merge")
         self.merge.configure()
-        self.merge.outputs["merged"].configure(protocol="inproc")
         self.sender = ng.create_node("OscSender", name="osc")
         o = cfg.osc
         self.sender.configure(
@@ -170,7 +172,7 @@ class Pipeline:
             bundles=o.bundles,
             max_rate=o.max_rate,
         )
-        self.sender.inputs["merged"].connect(self.merge.outputs["merged"])
+        self.merge.attach(self.sender)  # same process: direct calls, no stream hop (see EyeMerge.attach)
         if self.expose_sent:
             self.sender.outputs["sent"].configure(protocol="tcp", interface="127.0.0.1")
         elif cfg.run.record:
@@ -187,10 +189,9 @@ class Pipeline:
                 min_confidence=c.min_confidence,
                 flip_x=e.gaze_flip_x(),
             )
-            cal.outputs["gaze"].configure(protocol=self.local_protocol)
-            cal.outputs["dilation"].configure(protocol="inproc")
-            self.merge.inputs[eye].connect(cal.outputs["gaze"])
-            self.merge.inputs[eye + "_dilation"].connect(cal.outputs["dilation"])
+            if cfg.run.record or cfg.run.viewer:  # the gaze stream feeds only the recorder and the viewers
+                cal.outputs["gaze"].configure(protocol=self.local_protocol)
+            cal.attach(self.merge)  # a frame crosses the OSC process in one thread: calibration -> merge -> send
             self.calib[eye] = cal
 
     def _build_osc_recorder(self) -> None:

@@ -372,6 +372,7 @@ class Calibration(Node):
         self._lock = threading.Lock()
         self._was_calibrated = False
         self._sweeps_saved = 0
+        self._direct: Any = None
 
     def _initialize(self) -> None:
         if self.path is not None:
@@ -384,17 +385,34 @@ class Calibration(Node):
         self._worker = InputWorker(self.inputs["pupil"], self._on_chunk, f"{self._label} worker")
 
     def _on_chunk(self, index: int, data: np.ndarray, ts: int) -> None:
+        direct = self._direct
         with self._lock:
             gaze = self.calib(data)
-            dil = self.calib.dilation(data) if self.outputs["dilation"].configured else None
+            want_dil = direct is not None or self.outputs["dilation"].configured
+            dil = self.calib.dilation(data) if want_dil else None
             finished = self.calib.sweeps_done > self._sweeps_saved
             self._sweeps_saved = self.calib.sweeps_done
         if finished:
             log.info("%s: %s eye calibrated: %s", self._label, self.calib.eye, self.calib.state)
             self._autosave()
-        if dil is not None:  # before the gaze: a merge reading both finds this frame's dilation already there
-            self.outputs["dilation"].send(dil, index=index, timestamp_ns=ts)
-        self.outputs["gaze"].send(gaze, index=index, timestamp_ns=ts)
+        if direct is not None:  # same-process consumer: a direct call, no stream hop
+            direct.push_gaze(self.calib.eye, gaze, dil, ts)
+        if dil is not None and self.outputs["dilation"].configured:  # before the gaze: a merge reading both
+            self.outputs["dilation"].send(dil, index=index, timestamp_ns=ts)  # finds this frame's dilation
+        if self.outputs["gaze"].configured:
+            self.outputs["gaze"].send(gaze, index=index, timestamp_ns=ts)
+
+    def attach(self, target: Any) -> None:
+        """Deliver every gaze chunk directly to ``target.push_gaze(eye, gaze, dilation, timestamp_ns)`` (an
+        :class:`~pyacq_etvr.nodes.merge.EyeMerge` in this process), in this node's worker thread: one stream hop
+        and one thread wake-up less per frame than connecting the ``gaze`` output. The outputs still work (for
+        recorders and viewers). ``target`` must live in this process (a proxy created here, passed back over
+        RPC, arrives as the object itself); a remote proxy raises ConfigError. ``attach(None)`` detaches."""
+        if target is not None:
+            if hasattr(target, "_rpc_addr") or not callable(getattr(target, "push_gaze", None)):
+                raise ConfigError(f"{self._label}: attach() needs a node of this process with push_gaze()")
+            target.accept_direct(self.calib.eye)
+        self._direct = target
 
     def _autosave(self) -> None:
         if self.path is None:

@@ -166,6 +166,10 @@ class EyeMerge(Node):
     timestamp (chunk timestamp = capture time too), index = running count.
 
     Settings: those of :class:`EyeMerger` (disagree=0.3, velocity_weight=0.1, stale_s=0.5, link_lids=True).
+    Direct mode: ``calibration.attach(merge)`` and ``merge.attach(sender)`` (all in one process) replace the
+    streams between them by direct calls made in the calibration's worker thread, so a frame crosses the OSC
+    process in one thread (``push_gaze`` / ``push_merged``); the streams remain usable for recording.
+
     Threading: one worker thread per connected gaze input, which also drains its eye's dilation input (the
     newest value wins; the Calibration node sends it before the gaze of the same frame); merging and sending
     are serialised by a lock. A chunk of the wrong dtype is logged and counted (``stats()['errors']``) and
@@ -183,11 +187,46 @@ class EyeMerge(Node):
     def _configure(self, **params: Any) -> None:
         self.merger = EyeMerger(**params)
         self._lock = threading.Lock()
+        self._direct: Any = None
+        self._direct_eyes: set[str] = set()
         self._dil = {"left": math.nan, "right": math.nan}
 
     def check_input_specs(self) -> None:
-        if not (self.inputs["left"].connected or self.inputs["right"].connected):
-            raise StateError(f"{self._label}: connect at least one of the inputs 'left' and 'right'")
+        if not (self.inputs["left"].connected or self.inputs["right"].connected or self._direct_eyes):
+            raise StateError(
+                f"{self._label}: connect at least one of the inputs 'left' and 'right' (or attach a Calibration)"
+            )
+
+    def accept_direct(self, eye: str) -> None:
+        """Called by :meth:`Calibration.attach`: ``eye``'s gaze will arrive through :meth:`push_gaze`."""
+        if eye not in ("left", "right"):
+            raise ConfigError(f"eye must be 'left' or 'right', got {eye!r}")
+        self._direct_eyes.add(eye)
+
+    def attach(self, target: Any) -> None:
+        """Deliver every merged chunk directly to ``target.push_merged(merged, timestamp_ns)`` (an OscSender
+        in this process) in the calling worker thread, instead of (or besides) the ``merged`` output.
+        A remote proxy raises ConfigError. ``attach(None)`` detaches."""
+        if target is not None:
+            if hasattr(target, "_rpc_addr") or not callable(getattr(target, "push_merged", None)):
+                raise ConfigError(f"{self._label}: attach() needs a node of this process with push_merged()")
+            target.accept_direct()
+        self._direct = target
+
+    def push_gaze(self, eye: str, gaze: np.ndarray, dilation: np.ndarray | None, timestamp_ns: int) -> None:
+        """Merge a gaze chunk delivered directly by an attached Calibration (thread-safe)."""
+        if not self.running():
+            return
+        with self._lock:
+            merged = self.merger.update(eye, gaze, dilation)
+            self._emit(merged, timestamp_ns)
+
+    def _emit(self, merged: np.ndarray, timestamp_ns: int) -> None:
+        out = self.outputs["merged"]
+        if out.configured:
+            out.send(merged, index=self.merger.count, timestamp_ns=timestamp_ns)
+        if self._direct is not None:
+            self._direct.push_merged(merged, timestamp_ns)
 
     def _initialize(self) -> None:
         self._workers = []
@@ -205,7 +244,7 @@ class EyeMerge(Node):
             with self._lock:
                 dil = np.full(data.shape[0], self._dil[eye], np.float32)
                 merged = self.merger.update(eye, data, dil)
-                self.outputs["merged"].send(merged, index=self.merger.count, timestamp_ns=ts)
+                self._emit(merged, ts)
 
         return on_chunk
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pyacq_etvr.core.errors import ConfigError
+from pyacq_etvr.core.errors import ConfigError, StateError
 from pyacq_etvr.core.node import Node
 from pyacq_etvr.core.registry import register_node_type
 from pyacq_etvr.core.spec import dtype_to_json
@@ -407,6 +407,10 @@ class OscSender(Node):
     Settings: those of :class:`OscOutput` (host='127.0.0.1', port=9000, scheme='native', eyes='both',
     native_look='vec', bundles=False, max_rate=0 (unlimited), max_angle_deg=30).
 
+    Direct mode: ``merge.attach(sender)`` (both in one process) hands every merged record over by a direct
+    call from the merge's thread instead of the ``merged`` stream (one hop less); the input may then stay
+    unconnected.
+
     Threading: with ``max_rate=0`` (default) one worker thread receives the newest merged record (older
     queued ones are skipped and counted as ``overwritten``) and sends it at once through the non-blocking
     socket (a send that would block is dropped); with a rate limit, the worker puts the record into
@@ -423,6 +427,7 @@ class OscSender(Node):
     def _configure(self, **params: Any) -> None:
         inline = not params.get("max_rate")
         self.osc = OscOutput(on_sent=self._on_sent, inline=inline, **params)
+        self._direct_source = False
         self._lat = np.zeros((3, 2048), np.float64)  # capture->send latency, ms: all, left-sourced, right-sourced
         self._nlat = [0, 0, 0]
         self._sent_rec = np.zeros(1, SENT_DTYPE)
@@ -430,10 +435,25 @@ class OscSender(Node):
     def _initialize(self) -> None:
         inline = self.osc.inline  # sending in the worker thread: drain to the newest record, never queue
         self._worker = InputWorker(self.inputs["merged"], self._on_chunk, f"{self._label} worker", latest=inline)
+        if not self.inputs["merged"].connected:
+            self._worker = None  # fed by an attached EyeMerge only
 
     def _on_chunk(self, index: int, data: np.ndarray, ts: int) -> None:
         if data.shape[0]:
             self.osc.submit(data[-1])
+
+    def accept_direct(self) -> None:
+        """Called by :meth:`EyeMerge.attach`: merged records will arrive through :meth:`push_merged`."""
+        self._direct_source = True
+
+    def push_merged(self, merged: np.ndarray, timestamp_ns: int = 0) -> None:
+        """Send the newest of ``merged`` (MERGED_DTYPE) now: called by an attached EyeMerge (thread-safe)."""
+        if merged.shape[0] and self.running():
+            self.osc.submit(merged[-1])
+
+    def check_input_specs(self) -> None:
+        if not self.inputs["merged"].connected and not self._direct_source:
+            raise StateError(f"{self._label}: connect the input 'merged' (or attach it to an EyeMerge)")
 
     def _on_sent(self, rec: np.void, sent_ns: int, n_messages: int) -> None:
         lat = (sent_ns - int(rec["timestamp_ns"])) * 1e-6
@@ -466,10 +486,12 @@ class OscSender(Node):
 
     def _start(self) -> None:
         self.osc.start()
-        self._worker.start()
+        if self._worker is not None:
+            self._worker.start()
 
     def _stop(self) -> None:
-        self._worker.stop()
+        if self._worker is not None:
+            self._worker.stop()
         self.osc.stop()
 
     def _close(self) -> None:

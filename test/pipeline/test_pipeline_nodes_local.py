@@ -156,3 +156,46 @@ def test_recorder_that_falls_behind_says_so(tmp_path, caplog):
     assert st["late"] == 1 and st["samples"] == 8
     assert any("falling behind" in r.getMessage() for r in caplog.records)
     assert RawRecording(str(tmp_path / "r")).read("x").data.shape == (8, 2)  # late, but nothing lost
+
+
+def test_direct_mode_calibration_merge_sender(tmp_path):
+    from pyacq_etvr.core.errors import StateError
+    from pyacq_etvr.core.rpc.proxy import ObjectProxy
+
+    src = OutputStream(name="left")
+    src.configure(dtype=PUPIL_DTYPE, shape=(-1,), protocol="inproc")
+    cal, merge, sender = Calibration(name="cal"), EyeMerge(name="merge"), OscSender(name="osc")
+    with OscCapture() as cap:
+        sender.configure(port=cap.port, scheme="vrcft-v2", eyes="left")
+        merge.configure()
+        with pytest.raises(StateError, match="connect at least one"):
+            merge.initialize()  # nothing connected, nothing attached
+        cal.configure(eye="left")
+        cal.calib.set_state({"offset_x": 120, "offset_y": 120, "half_x": 40, "half_y": 30})
+        cal.inputs["pupil"].connect(src)
+        with pytest.raises(ConfigError, match="attach"):
+            cal.attach(ObjectProxy("tcp://127.0.0.1:1", 1, 1, "EyeMerge", ()))  # remote: refused
+        with pytest.raises(ConfigError, match="attach"):
+            merge.attach(object())
+        cal.attach(merge)
+        merge.attach(sender)
+        nodes = [sender, merge, cal]
+        for n in nodes:
+            n.initialize()  # no stream between them: accepted because attached
+        for n in nodes:
+            n.start()
+        try:
+            for i in range(20):
+                src.send(pupil(i + 1, 0.5, -0.25, 10**9 + i), index=i + 1, timestamp_ns=10**9 + i)
+            assert wait_until(lambda: sender.stats()["sent"] == 20, 5)
+            assert wait_until(lambda: len(cap.by_address().get("/avatar/parameters/v2/EyeX", [])) == 20, 5)
+        finally:
+            for n in nodes:
+                n.stop()
+            for n in nodes:
+                n.close()
+            src.close()
+        got = cap.by_address()
+    assert got["/avatar/parameters/v2/EyeX"][0][1][0] == pytest.approx(0.5, abs=1e-5)
+    assert got["/avatar/parameters/v2/EyeY"][0][1][0] == pytest.approx(-0.25, abs=1e-5)
+    assert sender.stats()["latency_ms_p50_left"] >= 0
