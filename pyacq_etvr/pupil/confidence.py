@@ -18,7 +18,9 @@ of confidence >= 0.8 detections within 5 px). Features (:func:`features`):
 * ``sep``: share of rays along which the ellipse separates dark inside (0.7 radius) from bright outside
   (1.3 radius) by at least half the contrast;
 * ``ring``: surround level relative to the frame's bright level (mean + std): a pupil is ringed by the
-  darker iris, an iris (mistaken for a pupil when the pupil is invisible) by the bright sclera.
+  darker iris, an iris (mistaken for a pupil when the pupil is invisible) by the bright sclera;
+* ``texture``: grey-level spread inside the ellipse on the raw image (glints excluded) relative to the
+  contrast: a pupil is flat, a clump of eyelashes is not.
 """
 
 from __future__ import annotations
@@ -27,11 +29,25 @@ import numpy as np
 
 from pyacq_etvr.pupil.rays import RayFit
 
-FEATURES = ("support", "points", "rms", "contrast", "aspect", "shift", "inner", "outer", "dark", "size", "sep", "ring")
+FEATURES = (
+    "support",
+    "points",
+    "rms",
+    "contrast",
+    "aspect",
+    "shift",
+    "inner",
+    "outer",
+    "dark",
+    "size",
+    "sep",
+    "ring",
+    "texture",
+)
 
 #: intercept followed by one weight per feature (see the module docstring)
 WEIGHTS = np.array(
-    [-19.139, 3.059, 10.436, -0.550, 0.940, 7.751, -0.152, -0.777, -4.310, -7.249, 12.106, 7.408, -6.324]
+    [-6.100, 1.418, 0.000, -6.344, 0.000, 6.206, 0.000, -15.872, 0.000, 0.000, 0.000, 7.423, 0.000, 0.000]
 )
 
 
@@ -54,6 +70,7 @@ def features(fit: RayFit, shift: float, short: int, frame_min: float, frame_brig
             major / short,
             fit.separation,
             (fit.surround - frame_min) / max(frame_bright - frame_min, 1.0),
+            min(fit.texture, 2.0),
         ]
     )
 
@@ -61,44 +78,44 @@ def features(fit: RayFit, shift: float, short: int, frame_min: float, frame_brig
 #: isotonic calibration of the logistic score: knots (score) and the measured share within 5 px there
 CAL_Z = np.array(
     [
-        -9.686,
-        -6.618,
-        -5.815,
-        -4.733,
-        -3.355,
-        -2.131,
-        -1.093,
-        -0.435,
-        0.144,
-        0.753,
-        1.373,
-        2.030,
-        2.612,
-        3.030,
-        3.373,
-        3.812,
-        5.039,
+        -9.677,
+        -6.561,
+        -5.718,
+        -3.481,
+        -1.748,
+        -1.486,
+        -1.114,
+        -0.738,
+        -0.478,
+        -0.205,
+        0.058,
+        0.317,
+        0.609,
+        0.946,
+        1.421,
+        2.251,
+        4.142,
     ]
 )
 CAL_P = np.array(
     [
-        0.0215,
-        0.0392,
-        0.0820,
-        0.0874,
-        0.1370,
-        0.1580,
-        0.1621,
-        0.2157,
-        0.2969,
-        0.4431,
-        0.5781,
-        0.7305,
-        0.8431,
-        0.9492,
-        0.9569,
-        0.9883,
-        0.9883,
+        0.0193,
+        0.1351,
+        0.1351,
+        0.1600,
+        0.1892,
+        0.2046,
+        0.2838,
+        0.3127,
+        0.3475,
+        0.4363,
+        0.5598,
+        0.6216,
+        0.6988,
+        0.7606,
+        0.7915,
+        0.8919,
+        0.9885,
     ]
 )
 

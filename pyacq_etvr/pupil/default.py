@@ -118,6 +118,8 @@ class DefaultDetector(Detector):
                     best = cand
                     if cand[0] >= 0.9:
                         break
+            if best is not None:
+                best = self._inner(gray, best)
         if best is None or best[0] < self.min_conf:
             self._last = None
             return PupilResult.not_found(openness=0.0)
@@ -126,12 +128,29 @@ class DefaultDetector(Detector):
         self._last = (ex, ey, 0.25 * (ew + eh), q) if conf >= self.track_conf and q is not None else None
         return PupilResult(True, ex, ey, conf, fit.ellipse, self._openness(fit, conf))
 
+    def _inner(self, gray: np.ndarray, best: tuple) -> tuple:
+        """If the best fit is large, look for a darker disc inside it (the pupil inside an iris we outlined)."""
+        ex, ey, ew, eh, _ = best[1].ellipse
+        r_out = 0.25 * (ew + eh)
+        if r_out < 2.5 * self.r_min * min(gray.shape):
+            return best
+        inner = self._refine(gray, ex, ey, 0.4 * r_out)
+        if inner is None or inner[0] < 0.5:
+            return best
+        ix, iy, iw, ih, _ = inner[1].ellipse
+        if 0.25 * (iw + ih) < 0.75 * r_out and (ix - ex) ** 2 + (iy - ey) ** 2 < (0.5 * r_out) ** 2:
+            return inner
+        return best
+
     def seeds(self, gray: np.ndarray) -> list:
-        """Full-search seeds: HSF candidates, each large one (an iris?) followed by pupil candidates inside it."""
+        """Full-search seeds: HSF candidates (the best one followed by the darkest small disc), each large one
+        (an iris?) followed by pupil candidates inside it."""
         out = []
         big = 2.5 * self.r_min * min(gray.shape)
-        for c in self.hsf.candidates(gray, None, self.n_cand):
+        for i, c in enumerate(self.hsf.candidates(gray, None, self.n_cand)):
             out.append(c)
+            if i == 0 and self.hsf.darkest is not None:
+                out.append(self.hsf.darkest)
             if c.r >= big:
                 out.extend(self.hsf.nested(gray, c, 2))
         return out[: self.max_seeds]
@@ -154,7 +173,7 @@ class DefaultDetector(Detector):
                     x, y, r, q, _ = step
                     n_pass = 0
         for _ in range(n_pass):
-            res = self.rays.fit(gray, x, y, r)
+            res = self.rays.fit(gray, x, y, r, q, guided=False)
             step = None if res is None else self._moved(res, x, y, w, h, max_d)
             if step is None:
                 return None
@@ -166,7 +185,7 @@ class DefaultDetector(Detector):
             return None
         second, q2 = res
         sx, sy, _, _, _ = second.ellipse
-        if not (0 <= sx < w and 0 <= sy < h):
+        if not (0 <= sx < w and 0 <= sy < h) or min(second.ellipse[2:4]) < max(3.0, self.r_min * short):
             return None
         shift = math.hypot(sx - x, sy - y)
         self.last_features = features(second, shift, short, self._frame_min, self._frame_bright)
@@ -191,4 +210,4 @@ class DefaultDetector(Detector):
         if conf >= 0.8:
             self._support_base += 0.05 * (support - self._support_base)
         visible = min(1.0, support / max(self._support_base, 0.5))
-        return float(visible * min(1.0, conf / 0.5))
+        return float(visible * min(1.0, max(0.0, (conf - 0.4) / 0.4)))  # 0 at confidence 0.4, full at 0.8

@@ -51,6 +51,7 @@ class HaarSurround:
     ) -> None:
         self.r_min, self.r_max, self.surround, self.dark_weight = r_min, r_max, surround, dark_weight
         self.coarse_size, self.n_radii = coarse_size, n_radii
+        self.darkest: Coarse | None = None  # darkest small disc of the last candidates() call
         self._radii_cache: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
 
     def _radii(self, lo: float, hi: float, s: int) -> list[tuple[int, int, float]]:
@@ -127,9 +128,16 @@ class HaarSurround:
                 found.append((val, xx, yy, r, m_in, contrast))
                 if k > 1:  # suppress this peak and look for the next one
                     cv2.circle(diff, (xx, yy), max(2, r + 1), -1e9, -1)
+        # the darkest small disc: where the pupil usually is, whatever surrounds it (lids, lashes)
+        radii = self._radii(lo, hi, s)
+        r_dark = radii[min(1, len(radii) - 1)][0]
+        dark_box = box(r_dark)
+        m_dark, _, (dx, dy), _ = cv2.minMaxLoc(dark_box)
+        c = (s - 1) / 2.0
+        ring_dark = float(box(2 * r_dark + 1)[dy, dx])
+        self.darkest = Coarse(ox + dx * s + c, oy + dy * s + c, 1.4 * r_dark * s, m_dark, ring_dark, ring_dark - m_dark)
         found.sort(key=lambda t: -t[0])
         out: list[Coarse] = []
-        c = (s - 1) / 2.0
         for _, xx, yy, r, m_in, val in found:
             x, y = ox + xx * s + c, oy + yy * s + c
             rad = 1.4 * r * s  # box half-size r ~ 0.7 pupil radius (see _radii)

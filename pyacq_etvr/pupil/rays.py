@@ -22,7 +22,7 @@ class RayFit:
     """An ellipse fitted on ray edge points, with the evidence used for confidence."""
 
     ellipse: tuple[float, float, float, float, float]  # cx, cy, width, height, angle (image px)
-    n_rays: int  # rays cast
+    n_rays: int  # rays cast (that stay inside the frame up to ~the pupil radius)
     n_points: int  # rays that produced an edge point
     n_inliers: int  # points within tolerance of the ellipse
     rms: float  # RMS Sampson distance of the inliers, px
@@ -31,15 +31,23 @@ class RayFit:
     inner_std: float  # spread of the grey levels inside the pupil (glints clipped), grey levels
     outer_std: float  # spread of the surround level between rays, grey levels
     separation: float  # share of rays where the ellipse separates dark inside from bright outside
+    texture: float  # grey-level spread inside the ellipse on the raw image (glints excluded) / contrast
 
 
 class RayCaster:
     """Casts ``n_rays`` rays and fits an ellipse (scratch state reused; not thread-safe)."""
 
     def __init__(
-        self, n_rays: int = 64, tol: float = 1.0, n_hyp: int = 48, seed: int = 0, edge: str = "gradient"
+        self,
+        n_rays: int = 64,
+        tol: float = 1.0,
+        n_hyp: int = 48,
+        seed: int = 0,
+        edge: str = "gradient",
+        deglint: bool = True,
     ) -> None:
         self.edge = edge
+        self.deglint = deglint
         self.keep_debug = False  # keep the last edge points in ``debug`` (for overlays)
         self.debug: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.n_rays, self.tol = n_rays, tol
@@ -49,28 +57,52 @@ class RayCaster:
         self.cos, self.sin = np.cos(ang), np.sin(ang)
 
     def fit(
-        self, gray: np.ndarray, cx: float, cy: float, r: float, prior: np.ndarray | None = None
+        self, gray: np.ndarray, cx: float, cy: float, r: float, prior: np.ndarray | None = None, guided: bool = True
     ) -> tuple[RayFit, np.ndarray] | None:
         """Edge points around (cx, cy) for a pupil of radius ~r; (fit, conic relative to (cx, cy)) or None.
 
-        With ``prior`` (a conic relative to (cx, cy)), its inliers are refitted instead of running RANSAC.
+        With ``prior`` (a conic relative to (cx, cy)), the pupil and surround levels are read just inside and
+        just outside it, and (if ``guided``) its inliers are refitted instead of running RANSAC.
         """
         import cv2
 
         max_r = max(8.0, 2.6 * r + 4.0)
         n_s = int(min(96, max(24, max_r * 1.5)))
-        polar = cv2.warpPolar(gray, (n_s, self.n_rays), (cx, cy), max_r, cv2.INTER_LINEAR + cv2.WARP_FILL_OUTLIERS)
+        h, w = gray.shape
+        half = int(max_r) + 2
+        ix, iy = int(cx), int(cy)
+        x0, y0, x1, y1 = ix - half, iy - half, ix + half + 1, iy + half + 1
+        crop = gray[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
+        if crop.shape[0] < 3 or crop.shape[1] < 3:
+            return None
+        exit_r = None
+        if x0 < 0 or y0 < 0 or x1 > w or y1 > h:  # rays leaving the frame see its edge, not black
+            exit_r = self._exit_radius(cx, cy, w, h)
+            top, left = max(0, -y0), max(0, -x0)
+            crop = cv2.copyMakeBorder(crop, top, max(0, y1 - h), left, max(0, x1 - w), cv2.BORDER_REPLICATE)
+        raw = crop
+        if self.deglint:  # grey opening: bright spots narrower than ~r/2 (glints) vanish, dark shapes stay
+            crop = cv2.morphologyEx(crop, cv2.MORPH_OPEN, _disc(int(np.clip(0.25 * r, 1, 4))))
+        polar = cv2.warpPolar(
+            crop, (n_s, self.n_rays), (cx - x0, cy - y0), max_r, cv2.INTER_LINEAR + cv2.WARP_FILL_OUTLIERS
+        )
         polar = cv2.GaussianBlur(polar.astype(np.float32), (5, 3), 0)  # de-noise along rays and across
         step = max_r / n_s
-        k_in = max(2, int(0.5 * r / step))
-        k_out0, k_out1 = min(n_s - 2, int(1.2 * r / step) + 1), min(n_s, int(1.9 * r / step) + 2)
-        pupil = _quantile(polar[:, :k_in], 0.3)
-        surround = _quantile(polar[:, k_out0:k_out1], 0.5)
+        if prior is None:  # levels inside the seed radius and in a ring at 1.2-1.9 of it
+            k_in = max(2, int(0.5 * r / step))
+            k_out0, k_out1 = min(n_s - 2, int(1.2 * r / step) + 1), min(n_s, int(1.9 * r / step) + 2)
+            inner, ring = polar[:, :k_in], polar[:, k_out0:k_out1]
+        else:  # levels just inside and just outside the prior ellipse, ray by ray
+            t = self._ray_radius(prior) / step
+            inner = polar[self._rows[:, None], np.clip(np.rint(t[:, None] * _IN), 0, n_s - 1).astype(np.intp)]
+            ring = polar[self._rows[:, None], np.clip(np.rint(t[:, None] * _OUT), 0, n_s - 1).astype(np.intp)]
+        pupil = _quantile(inner, 0.3)
+        surround = _quantile(ring, 0.5)
         if surround - pupil < 4:
             return None
         level = 0.5 * (pupil + surround)
-        inner_std = float(cv2.meanStdDev(np.minimum(polar[:, :k_in], level))[1][0, 0])
-        outer_std = float(cv2.meanStdDev(cv2.reduce(polar[:, k_out0:k_out1], 1, cv2.REDUCE_AVG))[1][0, 0])
+        inner_std = float(cv2.meanStdDev(np.minimum(inner, level))[1][0, 0])
+        outer_std = float(cv2.meanStdDev(cv2.reduce(np.ascontiguousarray(ring), 1, cv2.REDUCE_AVG))[1][0, 0])
         glint_level = surround + 0.5 * (255.0 - surround)
         below = polar < level
         started = np.maximum.accumulate(below, axis=1)
@@ -82,6 +114,8 @@ class RayCaster:
         # drop crossings into a glint (bright spot within 2 samples after the crossing)
         j2 = np.minimum(j + 2, n_s - 1)
         ok &= (polar[rows, j] < glint_level) & (polar[rows, j2] < glint_level)
+        if exit_r is not None:  # an edge found beyond the frame border is made up by the padding
+            ok &= (j + 1) * step < exit_r
         if ok.sum() < 8:
             return None
         rows, j = rows[ok], j[ok]
@@ -91,7 +125,7 @@ class RayCaster:
             v0, v1 = polar[rows, j - 1], polar[rows, j]
             rad = (j - 1 + (level - v0) / np.maximum(v1 - v0, 1e-3)) * step
         px, py = rad * self.cos[rows], rad * self.sin[rows]
-        if prior is None:
+        if prior is None or not guided:
             res = self.ransac.fit(px, py)
             if res is None:
                 return None
@@ -109,9 +143,11 @@ class RayCaster:
         self.debug = (px + cx, py + cy, mask) if self.keep_debug else None
         rms = float(np.sqrt(np.mean(sampson(q[None], px[mask], py[mask]) ** 2)))
         sep = self._separation(polar, q, step, 0.5 * (surround - pupil))
+        texture = self._texture(raw, cx - x0, cy - y0, max_r, n_s, q, step, glint_level) / (surround - pupil)
+        n_eff = self.n_rays if exit_r is None else max(8, int(np.count_nonzero(exit_r > 0.9 * r)))
         fit = RayFit(
             (ex + cx, ey + cy, ew, eh, ang),
-            self.n_rays,
+            n_eff,
             int(ok.sum()),
             n_in,
             rms,
@@ -120,27 +156,74 @@ class RayCaster:
             inner_std,
             outer_std,
             sep,
+            texture,
         )
         return fit, q
 
-    def _separation(self, polar: np.ndarray, q: np.ndarray, step: float, half: float) -> float:
-        """Share of rays along which the fitted ellipse separates dark (at 0.7 of its radius) from bright
-        (at 1.3): a right pupil outline does so all around, one that leaked onto lashes or a lid does not."""
+    def _exit_radius(self, cx: float, cy: float, w: int, h: int) -> np.ndarray:
+        """Distance along each ray from (cx, cy) to the frame border (px)."""
+        with np.errstate(divide="ignore"):
+            tx = np.where(
+                self.cos > 1e-9, (w - 0.5 - cx) / self.cos, np.where(self.cos < -1e-9, (-0.5 - cx) / self.cos, np.inf)
+            )
+            ty = np.where(
+                self.sin > 1e-9, (h - 0.5 - cy) / self.sin, np.where(self.sin < -1e-9, (-0.5 - cy) / self.sin, np.inf)
+            )
+        return np.minimum(tx, ty)
+
+    def _texture(
+        self, raw: np.ndarray, cx: float, cy: float, max_r: float, n_s: int, q: np.ndarray, step: float, glint: float
+    ) -> float:
+        """Std of the raw (unblurred, glints kept out) grey levels inside the fitted ellipse: a pupil is flat,
+        a clump of eyelashes is not."""
+        import cv2
+
+        polar = cv2.warpPolar(raw, (n_s, self.n_rays), (cx, cy), max_r, cv2.INTER_LINEAR + cv2.WARP_FILL_OUTLIERS)
+        t = self._ray_radius(q) / step
+        idx = np.clip(np.rint(t[:, None] * _TEX), 0, n_s - 1).astype(np.intp)
+        v = polar[self._rows[:, None], idx].astype(np.float32)
+        v = v[v < glint]
+        return float(v.std()) if v.size > 8 else 0.0
+
+    def _ray_radius(self, q: np.ndarray) -> np.ndarray:
+        """Distance from the origin to conic q along each ray (px; huge where the ray never meets it)."""
         c, s = self.cos, self.sin
         qa = q[0] * c * c + q[1] * c * s + q[2] * s * s
         qb = q[3] * c + q[4] * s
         disc = qb * qb + 4 * qa
-        t = (-qb + np.sqrt(np.maximum(disc, 0.0))) / (2 * np.where(qa > 1e-12, qa, 1e-12))  # radius along each ray
+        t = (-qb + np.sqrt(np.maximum(disc, 0.0))) / (2 * np.where(qa > 1e-12, qa, 1e-12))
+        return np.where(qa > 1e-12, t, 1e6)
+
+    def _separation(self, polar: np.ndarray, q: np.ndarray, step: float, half: float) -> float:
+        """Share of rays along which the fitted ellipse separates dark (at 0.7 of its radius) from bright
+        (at 1.3): a right pupil outline does so all around, one that leaked onto lashes or a lid does not."""
+        t = self._ray_radius(q)
         n_s = polar.shape[1]
         i_in = np.clip(np.rint(0.7 * t / step), 0, n_s - 1).astype(np.intp)
         i_out = np.rint(1.3 * t / step).astype(np.intp)
-        valid = (qa > 1e-12) & (i_out < n_s)
+        valid = i_out < n_s
         i_out = np.minimum(i_out, n_s - 1)
         rows = self._rows
         good = valid & (polar[rows, i_out] - polar[rows, i_in] > half)
         return float(good.mean())
 
 
+_DISCS: dict[int, np.ndarray] = {}
+
+
+def _disc(k: int) -> np.ndarray:
+    """Elliptic structuring element of radius k (cached)."""
+    el = _DISCS.get(k)
+    if el is None:
+        import cv2
+
+        el = _DISCS[k] = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    return el
+
+
+_TEX = np.linspace(0.15, 0.75, 6)  # fractions of the ellipse radius sampled for the texture
+_IN = np.array([0.3, 0.5, 0.7])  # fractions of the prior ellipse radius sampled for the pupil level
+_OUT = np.array([1.15, 1.3, 1.45])  # ... and for the surround level
 _W = np.arange(-3, 4)  # samples around the midpoint crossing searched for the steepest rise
 
 
