@@ -246,10 +246,14 @@ def test_run_vrcft_v1_one_eye_then_ctrl_c(tmp_path):
     ],
 )
 def test_bad_config_starts_nothing(tmp_path, args, key):
-    proc = subprocess.run([*RUN, *args], capture_output=True, text=True, timeout=60)
+    rec = tmp_path / "rec"
+    calib = tmp_path / "calib.json"
+    cmd = [*RUN, "--record", str(rec), "--calibration", str(calib), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert key in proc.stderr and "error" in proc.stderr
     assert proc.stdout == ""  # nothing started, no status
+    assert not rec.exists() and not calib.exists()  # and nothing left behind
 
 
 def test_bad_toml_key_and_busy_control_port(tmp_path):
