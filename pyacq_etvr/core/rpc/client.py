@@ -18,6 +18,7 @@ from pyacq_etvr.core.rpc._zmqfast import _recv as _zrecv
 from pyacq_etvr.core.rpc.future import Future, RemoteCallException
 from pyacq_etvr.core.rpc.proxy import ObjectProxy
 from pyacq_etvr.core.rpc.serializer import all_serializers
+from pyacq_etvr.core.rpc.server import _servers
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class RPCClient:
             frames = [str(req_id).encode(), action.encode(), return_type.encode(), self._ser_type, data]
             send_frames(self._socket, frames)
         except zmq.Again:
-            self._check_alive()
+            self._check_alive(read_monitor=True)
             raise RPCTimeoutError(f"could not send to {self.address} within 5 s (no connection)") from None
         if req_id < 0:
             return None
@@ -253,12 +254,10 @@ class RPCClient:
 
         Raises RPCTimeoutError after ``timeout`` seconds. Connection loss is checked at least every 0.1 s.
         """
-        from pyacq_etvr.core.rpc.server import RPCServer
-
-        server = RPCServer.get_server() if self.reentrant else None
+        server = _servers.get(threading.get_ident()) if self.reentrant else None
         deadline = None if timeout is None else time.monotonic() + timeout
         sock, monitor = self._socket, self._monitor
-        poll_items = [(sock, POLLIN)]
+        poll_items = [(sock, POLLIN), (monitor, POLLIN)]
         while not future.done():
             if server is not None and server.closed:
                 server = None
@@ -276,10 +275,11 @@ class RPCClient:
                     )
                 wait = min(100, int(remaining * 1000) + 1)
             if server is None:
-                if zmq_poll(poll_items, wait):
-                    self._recv_all()
-                if readable(monitor):
-                    self._handle_monitor()
+                for item, _ in zmq_poll(poll_items, wait):
+                    if item is sock:
+                        self._recv_until(future)
+                    else:
+                        self._handle_monitor()
                 continue
             events = dict(self._poller(server).poll(min(wait, server._poll_interval_ms)))
             if sock in events:
@@ -295,6 +295,17 @@ class RPCClient:
         self._recv_all()
         self._handle_monitor()
 
+    def _recv_until(self, future: Any) -> None:
+        """Handle received messages until ``future`` is done or none is left (non-blocking)."""
+        sock = self._socket
+        try:
+            while True:
+                self.process_msg(_zrecv(sock, NOBLOCK))
+                if future.done():
+                    return
+        except zmq.Again:
+            return
+
     def _recv_all(self) -> None:
         sock = self._socket
         while readable(sock):
@@ -302,9 +313,7 @@ class RPCClient:
 
     def process_msg(self, data: bytes) -> None:
         """Handle one message from the server: resolve a Future, or note that the server disconnected."""
-        from pyacq_etvr.core.rpc.server import RPCServer
-
-        self._serializer.server = RPCServer.get_server()
+        self._serializer.server = _servers.get(threading.get_ident())
         try:
             msg = self._serializer.loads(data)
             action = msg.get("action")
@@ -356,8 +365,13 @@ class RPCClient:
     def _refusal(self) -> SecurityError:
         return SecurityError(f"RPC server {self.address} refused our credentials (CURVE keys not authorised?)")
 
-    def _check_alive(self) -> None:
-        if readable(self._monitor):
+    def _check_alive(self, read_monitor: bool = False) -> None:
+        """Raise if the server is known to be gone (``read_monitor``: read pending connection events first).
+
+        Sends need not read the monitor: the wait for the answer polls it, so a call into a dead process
+        still fails at once.
+        """
+        if read_monitor and readable(self._monitor):
             self._handle_monitor()
         if self._refused:
             raise self._refusal()
