@@ -25,7 +25,7 @@ from typing import Any
 import zmq
 
 from pyacq_etvr.core.errors import RPCProtocolError
-from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, POLLIN, SNDMORE, readable, recv_frames, zmq_poll
+from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, POLLIN, SNDMORE, recv_frames, zmq_poll
 from pyacq_etvr.core.rpc._zmqfast import _send as _zsend
 from pyacq_etvr.core.rpc.proxy import ObjectProxy
 from pyacq_etvr.core.rpc.serializer import Serializer, all_serializers
@@ -335,10 +335,13 @@ class RPCServer:
         """Serve the requests already received (non-blocking); return how many were read."""
         sock = self._socket
         n = 0
-        while n < max_count and not self.closed and readable(sock):
-            frames = recv_frames(sock, NOBLOCK)
-            n += 1
-            self._handle(frames)
+        try:
+            while n < max_count and not self.closed:
+                frames = recv_frames(sock, NOBLOCK)  # raises zmq.Again when nothing is left
+                n += 1
+                self._handle(frames)
+        except zmq.Again:
+            pass
         if self._monitor is not None:
             self._drain_monitor()
         return n
