@@ -96,15 +96,12 @@ class DefaultDetector(Detector):
         """Forget the tracked pupil and the openness baseline."""
         self._last: tuple[float, float, float, np.ndarray] | None = None  # x, y, radius, conic
         self._support_base = 0.9
-        self._frame_min = self._frame_bright = 0.0
         self.last_features: np.ndarray | None = None
 
     def _detect(self, gray: np.ndarray) -> PupilResult:
         import cv2
 
         lo, hi, _, _ = cv2.minMaxLoc(gray)
-        mean, std = cv2.meanStdDev(gray)
-        self._frame_min, self._frame_bright = lo, float(mean[0, 0] + std[0, 0])
         if hi - lo < MIN_CONTRAST:
             self._last = None
             return PupilResult.not_found(openness=None)
@@ -165,31 +162,36 @@ class DefaultDetector(Detector):
         max_d = 2.2 * self.r_max * short
         q = None
         n_pass = self.n_pass
-        if prior is not None:
-            res = self.rays.fit(gray, x, y, r, prior)
+        if prior is not None:  # tracking: refit the previous ellipse's inliers, no RANSAC
+            res = self.rays.fit(gray, x, y, r, prior, final=True)
             if res is not None and res[0].n_inliers >= 0.6 * self.rays.n_rays:
                 step = self._moved(res, x, y, w, h, max_d)
                 if step is not None:
+                    if step[4] < 0.3 and self._plausible(res[0], w, h, short):  # settled: done in one pass
+                        self.last_features = features(res[0])
+                        return confidence(self.last_features), res[0], step[3]
                     x, y, r, q, _ = step
                     n_pass = 0
         for _ in range(n_pass):
-            res = self.rays.fit(gray, x, y, r, q, guided=False)
+            res = self.rays.fit(gray, x, y, r, q, guided=False, final=False)
             step = None if res is None else self._moved(res, x, y, w, h, max_d)
             if step is None:
                 return None
             x, y, r, q, moved = step
             if moved < 0.5:
                 break
-        res = self.rays.fit(gray, x, y, r, q)
-        if res is None:
+        res = self.rays.fit(gray, x, y, r, q, final=True)
+        if res is None or not self._plausible(res[0], w, h, short):
             return None
         second, q2 = res
         sx, sy, _, _, _ = second.ellipse
-        if not (0 <= sx < w and 0 <= sy < h) or min(second.ellipse[2:4]) < max(3.0, self.r_min * short):
-            return None
-        shift = math.hypot(sx - x, sy - y)
-        self.last_features = features(second, shift, short, self._frame_min, self._frame_bright)
+        self.last_features = features(second)
         return confidence(self.last_features), second, shift_conic(q2, sx - x, sy - y)
+
+    def _plausible(self, fit: RayFit, w: int, h: int, short: int) -> bool:
+        """Centre inside the frame and the ellipse not smaller than a pupil can be."""
+        ex, ey, ew, eh, _ = fit.ellipse
+        return 0 <= ex < w and 0 <= ey < h and min(ew, eh) >= max(3.0, self.r_min * short)
 
     @staticmethod
     def _moved(res: tuple[RayFit, np.ndarray], x: float, y: float, w: int, h: int, max_d: float):

@@ -10,6 +10,7 @@ dark. A vectorised RANSAC ellipse (see :mod:`.ellipse`) rejects eyelid, eyelash 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,9 +30,7 @@ class RayFit:
     pupil: float  # pupil grey level
     surround: float  # surround grey level
     inner_std: float  # spread of the grey levels inside the pupil (glints clipped), grey levels
-    outer_std: float  # spread of the surround level between rays, grey levels
     separation: float  # share of rays where the ellipse separates dark inside from bright outside
-    texture: float  # grey-level spread inside the ellipse on the raw image (glints excluded) / contrast
 
 
 class RayCaster:
@@ -57,12 +56,20 @@ class RayCaster:
         self.cos, self.sin = np.cos(ang), np.sin(ang)
 
     def fit(
-        self, gray: np.ndarray, cx: float, cy: float, r: float, prior: np.ndarray | None = None, guided: bool = True
+        self,
+        gray: np.ndarray,
+        cx: float,
+        cy: float,
+        r: float,
+        prior: np.ndarray | None = None,
+        guided: bool = True,
+        final: bool = True,
     ) -> tuple[RayFit, np.ndarray] | None:
         """Edge points around (cx, cy) for a pupil of radius ~r; (fit, conic relative to (cx, cy)) or None.
 
         With ``prior`` (a conic relative to (cx, cy)), the pupil and surround levels are read just inside and
-        just outside it, and (if ``guided``) its inliers are refitted instead of running RANSAC.
+        just outside it, and (if ``guided``) its inliers are refitted instead of running RANSAC. ``final``
+        computes the evidence used for the confidence (``rms``, ``inner_std``, ``separation``; NaN otherwise).
         """
         import cv2
 
@@ -80,9 +87,8 @@ class RayCaster:
             exit_r = self._exit_radius(cx, cy, w, h)
             top, left = max(0, -y0), max(0, -x0)
             crop = cv2.copyMakeBorder(crop, top, max(0, y1 - h), left, max(0, x1 - w), cv2.BORDER_REPLICATE)
-        raw = crop
         if self.deglint:  # grey opening: bright spots narrower than ~r/2 (glints) vanish, dark shapes stay
-            crop = cv2.morphologyEx(crop, cv2.MORPH_OPEN, _disc(int(np.clip(0.25 * r, 1, 4))))
+            crop = cv2.morphologyEx(crop, cv2.MORPH_OPEN, _disc(int(min(4.0, max(1.0, 0.25 * r)))))
         polar = cv2.warpPolar(
             crop, (n_s, self.n_rays), (cx - x0, cy - y0), max_r, cv2.INTER_LINEAR + cv2.WARP_FILL_OUTLIERS
         )
@@ -94,15 +100,13 @@ class RayCaster:
             inner, ring = polar[:, :k_in], polar[:, k_out0:k_out1]
         else:  # levels just inside and just outside the prior ellipse, ray by ray
             t = self._ray_radius(prior) / step
-            inner = polar[self._rows[:, None], np.clip(np.rint(t[:, None] * _IN), 0, n_s - 1).astype(np.intp)]
-            ring = polar[self._rows[:, None], np.clip(np.rint(t[:, None] * _OUT), 0, n_s - 1).astype(np.intp)]
+            inner = polar[self._rows[:, None], _index(t[:, None] * _IN, n_s)]
+            ring = polar[self._rows[:, None], _index(t[:, None] * _OUT, n_s)]
         pupil = _quantile(inner, 0.3)
         surround = _quantile(ring, 0.5)
         if surround - pupil < 4:
             return None
         level = 0.5 * (pupil + surround)
-        inner_std = float(cv2.meanStdDev(np.minimum(inner, level))[1][0, 0])
-        outer_std = float(cv2.meanStdDev(cv2.reduce(np.ascontiguousarray(ring), 1, cv2.REDUCE_AVG))[1][0, 0])
         glint_level = surround + 0.5 * (255.0 - surround)
         below = polar < level
         started = np.maximum.accumulate(below, axis=1)
@@ -141,9 +145,12 @@ class RayCaster:
         ex, ey, ew, eh, ang = ell
         n_in = int(mask.sum())
         self.debug = (px + cx, py + cy, mask) if self.keep_debug else None
-        rms = float(np.sqrt(np.mean(sampson(q[None], px[mask], py[mask]) ** 2)))
-        sep = self._separation(polar, q, step, 0.5 * (surround - pupil))
-        texture = self._texture(raw, cx - x0, cy - y0, max_r, n_s, q, step, glint_level) / (surround - pupil)
+        if final:  # evidence for the confidence (skipped on intermediate passes)
+            rms = float(np.sqrt(np.mean(sampson(q[None], px[mask], py[mask]) ** 2)))
+            sep = self._separation(polar, q, step, 0.5 * (surround - pupil))
+            inner_std = float(cv2.meanStdDev(np.minimum(inner, level))[1][0, 0])
+        else:
+            rms = sep = inner_std = math.nan
         n_eff = self.n_rays if exit_r is None else max(8, int(np.count_nonzero(exit_r > 0.9 * r)))
         fit = RayFit(
             (ex + cx, ey + cy, ew, eh, ang),
@@ -154,9 +161,7 @@ class RayCaster:
             pupil,
             surround,
             inner_std,
-            outer_std,
             sep,
-            texture,
         )
         return fit, q
 
@@ -170,20 +175,6 @@ class RayCaster:
                 self.sin > 1e-9, (h - 0.5 - cy) / self.sin, np.where(self.sin < -1e-9, (-0.5 - cy) / self.sin, np.inf)
             )
         return np.minimum(tx, ty)
-
-    def _texture(
-        self, raw: np.ndarray, cx: float, cy: float, max_r: float, n_s: int, q: np.ndarray, step: float, glint: float
-    ) -> float:
-        """Std of the raw (unblurred, glints kept out) grey levels inside the fitted ellipse: a pupil is flat,
-        a clump of eyelashes is not."""
-        import cv2
-
-        polar = cv2.warpPolar(raw, (n_s, self.n_rays), (cx, cy), max_r, cv2.INTER_LINEAR + cv2.WARP_FILL_OUTLIERS)
-        t = self._ray_radius(q) / step
-        idx = np.clip(np.rint(t[:, None] * _TEX), 0, n_s - 1).astype(np.intp)
-        v = polar[self._rows[:, None], idx].astype(np.float32)
-        v = v[v < glint]
-        return float(v.std()) if v.size > 8 else 0.0
 
     def _ray_radius(self, q: np.ndarray) -> np.ndarray:
         """Distance from the origin to conic q along each ray (px; huge where the ray never meets it)."""
@@ -199,10 +190,9 @@ class RayCaster:
         (at 1.3): a right pupil outline does so all around, one that leaked onto lashes or a lid does not."""
         t = self._ray_radius(q)
         n_s = polar.shape[1]
-        i_in = np.clip(np.rint(0.7 * t / step), 0, n_s - 1).astype(np.intp)
-        i_out = np.rint(1.3 * t / step).astype(np.intp)
-        valid = i_out < n_s
-        i_out = np.minimum(i_out, n_s - 1)
+        i_in = _index(0.7 * t / step, n_s)
+        valid = 1.3 * t / step < n_s - 0.5
+        i_out = _index(1.3 * t / step, n_s)
         rows = self._rows
         good = valid & (polar[rows, i_out] - polar[rows, i_in] > half)
         return float(good.mean())
@@ -221,7 +211,6 @@ def _disc(k: int) -> np.ndarray:
     return el
 
 
-_TEX = np.linspace(0.15, 0.75, 6)  # fractions of the ellipse radius sampled for the texture
 _IN = np.array([0.3, 0.5, 0.7])  # fractions of the prior ellipse radius sampled for the pupil level
 _OUT = np.array([1.15, 1.3, 1.45])  # ... and for the surround level
 _W = np.arange(-3, 4)  # samples around the midpoint crossing searched for the steepest rise
@@ -229,15 +218,26 @@ _W = np.arange(-3, 4)  # samples around the midpoint crossing searched for the s
 
 def _gradient_edge(polar: np.ndarray, rows: np.ndarray, j: np.ndarray, n_s: int) -> np.ndarray:
     """Sub-sample position of the steepest rise within +-3 samples of each crossing (parabolic peak)."""
-    idx = np.clip(j[:, None] + _W, 1, n_s - 2)
+    idx = j[:, None] + _W
+    np.maximum(idx, 1, out=idx)
+    np.minimum(idx, n_s - 2, out=idx)
     r2 = rows[:, None]
     d = polar[r2, idx + 1] - polar[r2, idx - 1]
-    m = np.clip(np.argmax(d, axis=1), 1, _W.size - 2)
+    m = np.argmax(d, axis=1)
+    np.maximum(m, 1, out=m)
+    np.minimum(m, _W.size - 2, out=m)
     k = np.arange(rows.size)
     d0, d1, d2 = d[k, m - 1], d[k, m], d[k, m + 1]
     den = d0 - 2 * d1 + d2
     off = np.where(den < -1e-6, 0.5 * (d0 - d2) / np.where(den < -1e-6, den, -1.0), 0.0)
-    return idx[k, m] + np.clip(off, -0.5, 0.5)
+    return idx[k, m] + np.minimum(np.maximum(off, -0.5), 0.5)
+
+
+def _index(pos: np.ndarray, n: int) -> np.ndarray:
+    """Nearest sample index of positions (in samples), clamped to [0, n - 1]."""
+    idx = np.rint(np.minimum(pos, n - 1)).astype(np.intp)
+    np.maximum(idx, 0, out=idx)
+    return idx
 
 
 def _quantile(a: np.ndarray, q: float) -> float:
