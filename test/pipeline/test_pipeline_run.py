@@ -128,6 +128,10 @@ def test_run_native_follows_truth_and_survives_sigkill(tmp_path):
     after = left_t[left_t > t_kill]
     assert after.size > 60 and after[0] - t_kill < 3e9, (after[:1] - t_kill) * 1e-9
     assert np.diff(np.sort([t for t, _, _ in msgs if t > t_kill])).max() < 0.5e9  # OSC never went silent
+    # the killed eye's recorder died with it: every frame written before the SIGKILL is readable
+    video = RawRecording(os.path.join(rec, "left")).read("video")
+    assert video.data.shape[0] > 100 and np.all(np.diff(video.chunk_index) > 0)
+    assert video.chunk_timestamp_ns[-1] < t_kill and video.data.shape[1:] == (240, 240)
     # the gaze follows the synthetic ground truth after calibration
     for eye in ("left", "right"):
         x, y, gx, gy = follow_truth(osc, truth_of(rec, eye), eye)
