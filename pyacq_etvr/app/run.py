@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pyacq-etvr run: error: {exc}", file=sys.stderr)
         return 2
     _setup_logging(ns.verbose)
-    return run(cfg, StatusPrinter(tty=False if ns.plain else None))
+    printer = StatusPrinter(tty=False if ns.plain else None)
+    for h in logging.getLogger().handlers:  # a log line printed between refreshes is not overwritten
+        h.addFilter(printer.log_filter)
+    return run(cfg, printer)
 
 
 def run(cfg: AppConfig, printer: StatusPrinter) -> int:

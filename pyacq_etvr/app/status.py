@@ -86,6 +86,15 @@ class StatusPrinter:
             self.stream.write(" | ".join(lines) + "\n")
         self.stream.flush()
 
+    def invalidate(self) -> None:
+        """Something else was printed (a log line): draw the next block below it instead of over it."""
+        self._shown = 0
+
+    def log_filter(self, record: object) -> bool:
+        """A ``logging`` filter that calls :meth:`invalidate` for every record (and lets it through)."""
+        self.invalidate()
+        return True
+
     def finish(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()

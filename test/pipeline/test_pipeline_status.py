@@ -41,3 +41,14 @@ def test_tty_refreshes_in_place_and_pipe_gets_plain_lines():
     p.show(["a", "b"])
     p.finish("done")
     assert buf.getvalue() == "a | b\ndone\n"
+
+
+def test_a_log_line_is_not_overwritten():
+    import logging
+
+    buf = io.StringIO()
+    p = StatusPrinter(buf, tty=True)
+    p.show(["a", "b"])
+    assert p.log_filter(logging.LogRecord("x", logging.WARNING, "", 0, "msg", None, None))
+    p.show(["c", "d"])
+    assert "\x1b[F" not in buf.getvalue()  # the second block starts below, not over the log line
