@@ -290,3 +290,37 @@ def test_seed_streaming_between_processes():
             p.stop()
         o.close()
         s.close()
+
+
+def test_proxy_options_defer_getattr_auto_delete_auto_proxy():
+    import gc
+
+    srv = start_background_server(default=False)
+    client = None
+    try:
+        srv["obj"] = {"a": 1}
+        client = RPCClient(srv.address)
+        obj = client.send("get_item", {"name": "obj"}, return_type="proxy")
+        deferred = obj._set_proxy_options(defer_getattr=True).get
+        assert isinstance(deferred, ObjectProxy) and deferred._attributes == ("get",)
+        assert deferred("a") == 1
+        missing = obj.no_such_attribute  # deferred: no round trip, the error comes at use
+        with pytest.raises(RemoteCallException, match="AttributeError"):
+            missing()
+        before = len(srv._refs)
+        temp = client.send("get_item", {"name": "obj"}, return_type="proxy")
+        temp._set_proxy_options(auto_delete=True)
+        temp._get_value()
+        del temp
+        gc.collect()
+        client.ping()  # queued deletions are sent with the next request
+        assert _wait(lambda: srv._refs.get(obj._ref_id, [None, 0])[1] == 1, 5), srv._refs
+        assert len(srv._refs) == before
+        obj._set_proxy_options(auto_proxy=False, defer_getattr=False)
+        with pytest.raises(TypeError, match="cannot serialize"):
+            obj.get(object())
+    finally:
+        if client is not None:
+            client.close()
+        srv.close()
+        srv._thread.join(5)

@@ -149,8 +149,13 @@ class RPCClient:
         return_type: str = "auto",
         sync: str = "sync",
         timeout: float = 10.0,
+        auto_proxy: bool = True,
     ) -> Any:
-        """Send a request; return its value (sync), a :class:`Future` (async) or None (off)."""
+        """Send a request; return its value (sync), a :class:`Future` (async) or None (off).
+
+        ``auto_proxy``: send local objects that cannot be serialized by proxy (needs an RPC server in this
+        thread or a background server); if False they raise TypeError.
+        """
         if self.closed:
             raise DeadProcessError(f"RPC client for {self.address} is closed")
         self._check_alive()
@@ -163,7 +168,7 @@ class RPCClient:
             self._next_id += 1
         else:
             raise ValueError(f"sync must be 'sync', 'async' or 'off', not {sync!r}")
-        data = b"" if opts is None else self._serializer.dumps(opts)
+        data = b"" if opts is None else self._serializer.dumps(opts, auto_proxy)
         try:
             frames = [str(req_id).encode(), action.encode(), return_type.encode(), self._ser_type, data]
             send_frames(self._socket, frames)

@@ -12,6 +12,7 @@ DEFAULT_PROXY_OPTIONS: dict[str, Any] = {
     "timeout": 10.0,
     "defer_getattr": False,
     "auto_delete": False,
+    "auto_proxy": True,
 }
 _SYNC_VALUES = ("sync", "async", "off")
 _RETURN_TYPES = ("auto", "proxy", "value")
@@ -69,7 +70,13 @@ class ObjectProxy:
 
     # --- options ---------------------------------------------------------------------------------------
     def _set_proxy_options(self, **kwds: Any) -> ObjectProxy:
-        """Change this proxy's defaults: sync, return_type, timeout, defer_getattr, auto_delete (None resets)."""
+        """Change this proxy's defaults (None resets one). Returns the proxy.
+
+        ``sync`` ('sync'), ``return_type`` ('auto'), ``timeout`` (10 s), ``defer_getattr`` (False: attribute
+        access asks the server at once; True: returns a derived proxy without a round trip),
+        ``auto_delete`` (False: True releases the server's reference when this proxy is garbage collected),
+        ``auto_proxy`` (True: unserializable call arguments are sent by proxy).
+        """
         for k, v in kwds.items():
             _check_option(k, v)
             if v is None:
@@ -148,7 +155,8 @@ class ObjectProxy:
         client = self._client()
         if client is None:  # the object lives in this thread: call it directly
             return self._local_object()(*args, **kwargs)
-        return client.call_obj(self, args, kwargs, sync=sync, return_type=return_type, timeout=timeout)
+        kw = {"sync": sync, "return_type": return_type, "timeout": timeout, "auto_proxy": opts.get("auto_proxy", True)}
+        return client.call_obj(self, args, kwargs, **kw)
 
     def __getattr__(self, attr: str) -> Any:
         if (attr.startswith("__") and attr.endswith("__")) or attr in ObjectProxy.__slots__:
