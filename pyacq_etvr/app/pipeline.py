@@ -4,7 +4,7 @@ Process layout::
 
     NodeGroup "eye-left-<gen>"    Camera | ReplaySource --inproc--> PupilDetector --inproc--> FilterChain --tcp--+
     NodeGroup "eye-right-<gen>"   (same)                                                                       |
-                                  [RawRecorder: video, truth, pupil]                                           |
+                                  [RawRecorder: video, truth, pupil_raw, pupil (filtered)]                     |
     NodeGroup "osc"               Calibration(left), Calibration(right) --direct--> EyeMerge --direct--> OscSender
                                   [RawRecorder: gaze, OSC values]
 
@@ -226,6 +226,7 @@ class Pipeline:
             rec = None
             if self.cfg.run.record:
                 streams = {"video": src.outputs["video"], "pupil": filt.outputs["output"]}
+                streams["pupil_raw"] = pupil.outputs["pupil"]  # the detector's output before the filters
                 if has_truth:
                     streams["truth"] = src.outputs["truth"]
                 rec = ng.create_node("RawRecorder", name=f"record-{eye}")

@@ -199,3 +199,37 @@ def test_direct_mode_calibration_merge_sender(tmp_path):
     assert got["/avatar/parameters/v2/EyeX"][0][1][0] == pytest.approx(0.5, abs=1e-5)
     assert got["/avatar/parameters/v2/EyeY"][0][1][0] == pytest.approx(-0.25, abs=1e-5)
     assert sender.stats()["latency_ms_p50_left"] >= 0
+
+
+def test_calibration_node_reloads_its_file_and_skips_the_auto_sweep(tmp_path):
+    import json
+
+    path = tmp_path / "calib.json"
+    path.write_text(json.dumps({"version": 1, "left": {"offset_x": 110, "offset_y": 100, "half_x": 40, "half_y": 20}}))
+    for eye, calibrated in (("left", True), ("right", False)):
+        cal = Calibration(name=eye)
+        cal.configure(eye=eye, path=str(path), auto_sweep_s=3.0)
+        cal.outputs["gaze"].configure(protocol="inproc")
+        src = OutputStream()
+        src.configure(dtype=PUPIL_DTYPE, shape=(-1,), protocol="inproc")
+        cal.inputs["pupil"].connect(src)
+        cal.initialize()
+        st = cal.status()
+        assert st["calibrated"] is calibrated and st["sweeping"] is not calibrated  # no file entry: auto sweep
+        g = cal.process(pupil(1, 0.0, 0.0, 0))  # pupil at (120, 120) px
+        if calibrated:
+            assert g["x"][0] == pytest.approx(0.25) and g["y"][0] == pytest.approx(-1.0)
+        else:
+            assert np.isnan(g["x"][0]) and not g["calibrated"][0]
+        cal.close()
+        src.close()
+    path.write_text("{broken")
+    cal = Calibration()
+    cal.configure(eye="left", path=str(path))
+    src = OutputStream()
+    src.configure(dtype=PUPIL_DTYPE, shape=(-1,), protocol="inproc")
+    cal.inputs["pupil"].connect(src)
+    with pytest.raises(ConfigError, match="calib.json"):
+        cal.initialize()  # a corrupt file is a clear error, not a silent reset
+    cal.close()
+    src.close()
