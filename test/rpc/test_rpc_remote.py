@@ -316,7 +316,7 @@ def test_proxy_options_defer_getattr_auto_delete_auto_proxy():
         client.ping()  # queued deletions are sent with the next request
         assert _wait(lambda: srv._refs.get(obj._ref_id, [None, 0])[1] == 1, 5), srv._refs
         assert len(srv._refs) == before
-        obj._set_proxy_options(auto_proxy=False, defer_getattr=False)
+        obj._set_proxy_options(auto_proxy=False)  # (still deferred: .get inherits the options)
         with pytest.raises(TypeError, match="cannot serialize"):
             obj.get(object())
     finally:
