@@ -21,27 +21,33 @@ class DefaultDetector(Detector):
 
     Pipeline per frame:
 
-    1. **Seed.** While tracking (last confidence >= ``track_conf``) the previous ellipse centre is the seed
-       and only a crop around it is searched; otherwise a full multi-radius HSF search on a downscaled image
-       (:class:`~pyacq_etvr.pupil.hsf.HaarSurround`) gives the seed and a radius.
-    2. **Edges.** From the seed, ``n_rays`` rays sampled with ``cv2.warpPolar`` give sub-pixel pupil edge
-       points at the midpoint between the pupil and surround levels; crossings into glints are dropped.
-    3. **Ellipse.** A vectorised RANSAC conic fit (Sampson distance < ``tol`` px) rejects eyelid and
-       eyelash points; the rays are cast again from the fitted centre and refitted (two passes).
-    4. **Confidence** (:mod:`.confidence`) from the share of rays supporting the ellipse, the residual,
-       the pupil/surround contrast, the shape and the agreement of the two passes. Below ``min_confidence``
-       the frame is reported ``found=False``. A tracked result below ``track_conf`` triggers a full search.
-    5. **Openness** from the share of the ellipse perimeter seen as a clean pupil edge, relative to a
-       running baseline of confident frames (eyelids hide the top and bottom of the pupil first);
-       0 when no pupil is found in a frame that has contrast (closed eye).
+    1. **Track.** While tracking (last confidence >= ``track_conf``), the previous ellipse guides one ray
+       pass from its centre: its inliers are refitted (no RANSAC); a second guided pass only if the centre
+       moved more than 0.3 px. A result below ``track_conf`` triggers a full search.
+    2. **Full search seeds.** Multi-radius HSF on a downscaled frame (:class:`~.hsf.HaarSurround`, ``n_cand``
+       peaks ranked by ``ring - inner - 0.75 inner``), the darkest small disc, and for every iris-sized
+       candidate the darker discs inside it (``max_seeds`` in all).
+    3. **Edges.** From a seed, ``n_rays`` rays (``cv2.warpPolar`` on a crop where a grey opening has erased
+       glints) give the pupil level (inside) and surround level (a ring outside, or just outside the previous
+       ellipse); each ray's edge is the steepest rise near its first crossing of the midpoint (sub-sample
+       parabola), crossings into glints and beyond the frame border are dropped.
+    4. **Ellipse.** A vectorised RANSAC conic fit (Sampson distance < ``tol`` px) rejects eyelid, eyelash
+       and glint points; passes repeat from the fitted centre (``n_pass``) and end with a guided refit.
+    5. **Inner check.** If the best ellipse is iris-sized, a darker disc inside it wins when it is a
+       confident pupil (the pupil of a dark iris, outlined by mistake).
+    6. **Confidence** (:mod:`.confidence`): calibrated map of the ray support, fit residual, aspect, flatness
+       inside and dark/bright separation along the outline. Below ``min_confidence``: ``found=False``.
+    7. **Openness**: share of the pupil outline seen (relative to a running baseline of confident frames),
+       scaled by the confidence (0 at 0.4, full at 0.8); 0 when nothing is found (closed eye).
 
     Parameters (defaults): ``r_min`` 0.02, ``r_max`` 0.25 (pupil radius range, fractions of the shorter
-    image side), ``n_rays`` 64, ``tol`` 1.0 px (RANSAC inlier distance), ``n_hyp`` 48 (RANSAC hypotheses),
-    ``track`` True, ``track_conf`` 0.5, ``min_confidence`` 0.3, ``n_cand`` 6 (HSF candidates tried in a full
-    search, best confidence wins), ``n_pass`` 2 (max RANSAC ray passes while the centre moves),
-    ``edge`` "gradient" (edge point on a ray: steepest rise near the midpoint crossing, or "midpoint": the
-    crossing itself), ``seed`` 0 (RANSAC sample tables).
-    Cost on a 240x240 frame: ~0.3 ms tracked, ~0.5 ms with a full search (one core).
+    image side), ``n_rays`` 64, ``tol`` 1.0 px, ``n_hyp`` 48 (RANSAC hypotheses per pass), ``track`` True,
+    ``track_conf`` 0.5, ``min_confidence`` 0.3, ``n_cand`` 6, ``n_pass`` 2, ``max_seeds`` 8, ``n_refine`` 8
+    (seeds refined in full; fewer = probe all with one pass and refine the best-supported: faster, less
+    accurate), ``edge`` "gradient" (or "midpoint": the crossing itself), ``seed`` 0 (RANSAC sample tables).
+
+    Cost on a 240x240 frame, one core: ~0.3 ms tracked (two ray passes, no RANSAC); a full search costs
+    ~0.3 ms per seed refined (up to ``max_seeds``), i.e. 1-3 ms, and happens after a lost track or blink.
     """
 
     name = "default"
@@ -59,6 +65,7 @@ class DefaultDetector(Detector):
         n_cand: int = 6,
         n_pass: int = 2,
         max_seeds: int = 8,
+        n_refine: int = 8,
         edge: str = "gradient",
         seed: int = 0,
     ) -> None:
@@ -78,6 +85,7 @@ class DefaultDetector(Detector):
             "n_cand": check_param("n_cand", n_cand, 1, 20, int),
             "n_pass": check_param("n_pass", n_pass, 1, 10, int),
             "max_seeds": check_param("max_seeds", max_seeds, 1, 100, int),
+            "n_refine": check_param("n_refine", n_refine, 1, 100, int),
             "edge": edge,
             "seed": check_param("seed", seed, 0, 2**32 - 1, int),
         }
@@ -89,7 +97,7 @@ class DefaultDetector(Detector):
         self.rays = RayCaster(n_rays, tol, n_hyp, seed, edge)
         self.track, self.track_conf, self.min_conf = track, track_conf, min_confidence
         self.r_min, self.r_max, self.n_cand, self.n_pass = r_min, r_max, n_cand, n_pass
-        self.max_seeds = max_seeds
+        self.max_seeds, self.n_refine = max_seeds, n_refine
         self.reset()
 
     def reset(self) -> None:
@@ -109,14 +117,7 @@ class DefaultDetector(Detector):
         if self.track and self._last is not None:
             best = self._refine(gray, *self._last)
         if best is None or best[0] < self.track_conf:
-            for seed in self.seeds(gray):
-                cand = self._refine(gray, seed.x, seed.y, seed.r)
-                if cand is not None and (best is None or cand[0] > best[0]):
-                    best = cand
-                    if cand[0] >= 0.9:
-                        break
-            if best is not None:
-                best = self._inner(gray, best)
+            best = self._search(gray, best)
         if best is None or best[0] < self.min_conf:
             self._last = None
             return PupilResult.not_found(openness=0.0)
@@ -124,6 +125,26 @@ class DefaultDetector(Detector):
         ex, ey, ew, eh, ang = fit.ellipse
         self._last = (ex, ey, 0.25 * (ew + eh), q) if conf >= self.track_conf and q is not None else None
         return PupilResult(True, ex, ey, conf, fit.ellipse, self._openness(fit, conf))
+
+    def _search(self, gray: np.ndarray, best: tuple | None) -> tuple | None:
+        """Full search: refine every seed (best confidence wins, early exit at 0.9); with more seeds than
+        ``n_refine``, only the best-supported ones after a single probing pass."""
+        seeds = self.seeds(gray)
+        if len(seeds) > self.n_refine:  # probe: keep the seeds whose single pass is best supported
+            probes = []
+            for seed in seeds:
+                res = self.rays.fit(gray, seed.x, seed.y, seed.r, final=False)
+                if res is not None:
+                    probes.append((res[0].n_inliers / res[0].n_rays, seed))
+            probes.sort(key=lambda t: -t[0])
+            seeds = [seed for _, seed in probes[: self.n_refine]]
+        for seed in seeds:
+            cand = self._refine(gray, seed.x, seed.y, seed.r)
+            if cand is not None and (best is None or cand[0] > best[0]):
+                best = cand
+                if cand[0] >= 0.9:
+                    break
+        return None if best is None else self._inner(gray, best)
 
     def _inner(self, gray: np.ndarray, best: tuple) -> tuple:
         """If the best fit is large, look for a darker disc inside it (the pupil inside an iris we outlined)."""
