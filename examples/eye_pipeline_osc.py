@@ -24,7 +24,7 @@ import os
 from collections import Counter
 
 from pyacq_etvr import create_manager
-from pyacq_etvr.nodes.osc import OscCapture
+from pyacq_etvr.nodes.osc_control import OscCapture
 from pyacq_etvr.viewers import GazeViewer, ImageViewer, mkQApp
 from pyacq_etvr.viewers._qt import QtCore
 
