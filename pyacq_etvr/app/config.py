@@ -30,7 +30,7 @@ EXAMPLE = """\
 [left]                     # the left eye camera ([right] takes the same keys)
 source = "synthetic"       # "synthetic" | "none" (one-eye setup) | 0 | "/dev/video2" | "http://192.168.1.50/"
                            # | "COM3" | "/dev/ttyACM0" | "eye.mp4" | "replay:DIR" (a pyacq-etvr recording)
-fps = 60.0                 # synthetic eye / video pacing, frames per second
+fps = 60.0                 # synthetic eye frame rate, frames per second
 rotation = 0.0             # degrees, counter-clockwise about the ROI centre
 # roi = [40, 30, 160, 160] # x, y, width, height in source pixels (default: whole frame)
 flip_h = false             # mirror the image horizontally
@@ -384,7 +384,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--control-port", metavar="PORT", type=int, help="OSC control port (default 9001)")
     a("--no-control", action="store_true", help="do not listen for OSC control messages")
     a("--calibration", metavar="FILE", help="calibration JSON file (loaded if present, saved after changes)")
-    a("--fps", type=float, help="synthetic / video frame rate for both eyes")
+    a("--fps", type=float, help="frame rate of the synthetic eyes (both)")
     a("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     a("--record", metavar="DIR", help="record eye images, pupil, gaze and OSC values into DIR")
     a("--viewer", action="store_true", help="open the Qt viewers")
