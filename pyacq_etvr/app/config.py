@@ -78,7 +78,6 @@ restart = true             # restart an eye whose process died
 
 SCHEMES = ("native", "vrcft-v1", "vrcft-v2")
 DETECTORS = ("default", "hsf", "blob", "ransac", "hsrac")
-CAMERA_KEYS = ("source", "fps", "rotation", "roi", "flip_h", "flip_v", "tier", "seed")
 
 
 @dataclass
