@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import zmq
 
-from ..core.stream.channel import WELCOME
 from .report import emit, format_table, percentiles
 
 PAYLOADS: dict[str, dict[str, Any]] = {
@@ -48,15 +47,18 @@ def _payload(name: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- sender side
 class _RawSender:
     def __init__(self, protocol: str, payload: np.ndarray) -> None:
-        from pyacq_etvr.core.stream.channel import PubChannel
+        from pyacq_etvr.core.stream.channel import _bind_url
 
-        self.channel = PubChannel(protocol, "127.0.0.1", "*")  # XPUB: only to learn when the reader joined
-        self.sock = self.channel.socket
+        self.sock = zmq.Context.instance().socket(zmq.XPUB)  # XPUB: only to learn when the reader joined
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind(_bind_url(protocol, "127.0.0.1", "*"))
         self.pool = [payload.copy() for _ in range(8)]
-        self.info = {"url": self.channel.url}
+        self.info = {"url": self.sock.getsockopt_string(zmq.LAST_ENDPOINT)}
 
     def wait(self) -> None:
-        self.channel.wait_for_subscribers(1, 30000)
+        if not self.sock.poll(30000):  # the subscription message: the reader is attached and subscribed
+            raise RuntimeError("no reader connected")
+        self.sock.recv()
 
     def send_fast(self, k: int) -> None:
         self.sock.send(self.pool[0], copy=False)
@@ -70,7 +72,7 @@ class _RawSender:
         self.sock.send(b"E")
 
     def close(self) -> None:
-        self.channel.close()
+        self.sock.close(0)
 
 
 class _StreamSender:
@@ -203,8 +205,7 @@ class _RawReceiver:
                 raise TimeoutError from None
             if len(frame) == 1:
                 return False, 0
-            if len(frame) != len(WELCOME):  # the XPUB welcome message is not a payload
-                break
+            break
         data = np.frombuffer(frame, dtype=self.dtype)
         return True, int(data.view(np.int64)[0])
 

@@ -46,7 +46,10 @@ def sender(cfg: dict) -> None:
     extra = dict(buffer_size=cfg["n"] * 8 + 16) if cfg["mode"] == "sharedmem" else dict(sndhwm=cfg["n"] + 100)
     out.configure(protocol=cfg["protocol"], transfermode=cfg["mode"], **SPECS[cfg["kind"]], **extra)
     print(json.dumps(out.params), flush=True)
-    out.wait_for_subscribers(cfg["readers"], timeout=30000)
+    if cfg["readers"]:
+        out.wait_for_subscribers(cfg["readers"], timeout=30000)
+    else:  # like a pipeline: readers connected earlier, the parent says when to start
+        sys.stdin.readline()
     crc = 0
     for k in range(cfg["n"]):
         chunk = make_chunk(cfg["kind"], k)

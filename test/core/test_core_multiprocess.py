@@ -81,3 +81,29 @@ def test_one_writer_two_reader_processes(mode, protocol, kind, n):
         assert res["crc"] == sent["crc"]
         assert res["stats"]["received"] == n
         assert res["stats"]["dropped"] == 0 and res["stats"]["overruns"] == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode, protocol", [("plaindata", "tcp"), ("plaindata", "ipc"), ("sharedmem", "tcp")])
+def test_remote_connect_then_start_loses_nothing(mode, protocol):
+    """No wait_for_subscribers: connect() to another process's output returns once the transport handshake is
+    done, and every chunk sent after that (here: after a 'go' from the parent) arrives (no slow-joiner loss)."""
+    from pyacq_etvr.core.stream import InputStream
+
+    cfg = dict(mode=mode, protocol=protocol, kind="analog", n=200, readers=0)
+    procs = [_spawn("sender", cfg)]
+    inp = InputStream()
+    try:
+        inp.connect(json.loads(_readline(procs[0], 30)))
+        procs[0].stdin.write("go\n")
+        procs[0].stdin.flush()
+        indexes = [inp.recv(timeout=10000)[0] for _ in range(200)]
+        assert indexes == [8 * (k + 1) for k in range(200)]
+        assert inp.stats()["dropped"] == 0
+        _readline(procs[0], 30)
+        procs[0].stdin.write("done\n")
+        procs[0].stdin.flush()
+        assert procs[0].wait(30) == 0
+    finally:
+        inp.close()
+        _reap(procs)

@@ -273,3 +273,30 @@ def test_params_are_json_and_msgpack_serialisable(mode):
     assert inp.recv(timeout=1000)[0] == 3
     inp.close()
     out.close()
+
+
+def test_pump_thread_serves_idle_outputs_and_ends_with_the_last_one():
+    import threading
+
+    from pyacq_etvr.core.stream.channel import ACK_TOPIC
+    from pyacq_etvr.testing import wait_until
+
+    def pumps() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "pyacq_etvr-stream-pump"]
+
+    out = OutputStream()
+    out.configure(protocol="tcp", dtype="uint8", shape=(-1,))
+    assert pumps()  # started with the first output
+    # a raw SUB that asks for an acknowledgement, like a remote input: only the pump thread can answer it
+    import zmq
+
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.SUBSCRIBE, ACK_TOPIC + b"x" * 32)
+    sub.connect(out.params["url"])
+    assert sub.poll(5000) and sub.recv() != b""  # welcome and/or ack, without any send() on the output
+    assert wait_until(lambda: out._channel.n_subscribers == 1, 5)
+    sub.close(0)
+    out.close()
+    assert wait_until(lambda: not pumps(), 5)

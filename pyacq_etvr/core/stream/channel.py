@@ -2,17 +2,17 @@
 
 Connection handshake (the PUB/SUB "slow joiner" problem)
 --------------------------------------------------------
-The output binds an ``XPUB`` socket with ``XPUB_WELCOME_MSG``: when a subscriber's pipe is attached, libzmq
-sends it a one-frame welcome message, *after* which every message published reaches it. libzmq attaches
-new pipes only when the publishing thread calls into its socket, so:
+An input subscribes to everything (``""``) and then to a private topic ``pyacq_etvr:ack:<token>``. Both
+subscriptions travel in order on the same pipe, so when the output's ``XPUB`` (verbose) reads the private
+one, the ``""`` subscription is already applied; it then publishes the one-frame message ``<token topic>``.
+``connect()`` returns when the input receives its token: from then on every chunk the output sends reaches
+it, whether the output is in this process or another one, idle or sending.
 
-* if the output lives in this process (found through :func:`local_channel`, whatever form was passed to
-  ``connect()``), ``connect()`` pumps the output socket (under the output's lock, so it is safe against a
-  sending thread) until the welcome arrives: nothing sent after ``connect()`` returns is lost;
-* if the output is in another process, ``connect()`` waits (deadline) for the ZMTP handshake reported by a
-  socket monitor; the subscription takes effect at the output's next ``send()`` (libzmq processes pending
-  subscriptions on the first send after >= ~1 ms of idleness). A sender that must not lose the first chunks
-  calls ``OutputStream.wait_for_subscribers(n, timeout)`` (counts XPUB subscription messages) before sending.
+libzmq applies subscriptions only when the output's thread calls into its socket, so every process runs one
+small daemon thread (:class:`_Pump`, started with the first output, ended with the last) that pumps each
+output every 5 ms under the output's lock (the lock also guards ``send``, which makes sharing the socket
+between the two threads safe). A local output is also pumped directly by ``connect()``, so connecting in one
+thread is immediate. ``OutputStream.wait_for_subscribers(n, timeout)`` counts ``""`` subscriptions.
 
 Each chunk carries a sequence number, so inputs count chunks dropped at the high-water mark.
 """
@@ -34,8 +34,11 @@ from ..errors import ConfigError, StreamError, StreamTimeout
 
 #: Per-chunk header: sequence number, index (last sample + 1), send time (monotonic ns), samples in chunk.
 HEADER = struct.Struct("<qqqq")
-#: One-frame welcome message sent by the XPUB to each new subscriber.
+#: One-frame welcome message sent by the XPUB to each new subscriber (not a proof of subscription).
 WELCOME = b"\x00pyacq_etvr:welcome"
+#: Topic prefix of the connection acknowledgements (the ack message is the topic itself: 47 bytes).
+ACK_TOPIC = b"pyacq_etvr:ack:"
+_PUMP_INTERVAL = 0.005
 #: One-frame wake-up notification (sharedmem).
 NOTIFY = b"\x01"
 
@@ -96,20 +99,27 @@ class PubChannel:
         self.closed = False
         with _local_lock:
             _local_channels[self.url] = self
+        _pump.add(self)
 
     def pump(self) -> int:
         """Process pending connections and subscription messages; return the subscriber count."""
         with self.lock:
             if self.closed:
                 raise StreamError("output stream is closed")
-            sock = self.socket
-            while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                msg = sock.recv(zmq.NOBLOCK)
-                if msg[:1] == b"\x01":
-                    self.n_subscribers += 1
-                elif msg[:1] == b"\x00":
-                    self.n_subscribers = max(0, self.n_subscribers - 1)
-            return self.n_subscribers
+            return self.pump_locked()
+
+    def pump_locked(self) -> int:
+        """:meth:`pump` for a caller that holds ``self.lock``; answers connection acknowledgement requests."""
+        sock = self.socket
+        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            msg = sock.recv(zmq.NOBLOCK)
+            if msg == b"\x01":
+                self.n_subscribers += 1
+            elif msg == b"\x00":
+                self.n_subscribers = max(0, self.n_subscribers - 1)
+            elif msg[:1] == b"\x01" and msg[1:].startswith(ACK_TOPIC):
+                sock.send(msg[1:])  # the input's "" subscription is applied: tell it
+        return self.n_subscribers
 
     def wait_for_subscribers(self, n: int, timeout: float) -> int:
         """Wait until at least ``n`` inputs subscribed (``timeout`` in ms); StreamTimeout otherwise."""
@@ -148,44 +158,83 @@ class SubChannel:
         self.welcomed = False
 
     def connect(self, timeout: float, what: str) -> None:
-        """Connect and complete the handshake (see module doc); ``timeout`` in ms. StreamError on failure."""
+        """Connect and wait until the output acknowledged the subscription (``timeout`` ms, StreamError)."""
         deadline = time.monotonic() + timeout / 1000.0
         local = local_channel(self.url)
         if local is None and self.url.startswith("inproc://"):
+            self.close()
             raise StreamError(f"cannot connect {what}: no open inproc output at {self.url} in this process")
-        monitor = None
-        if local is None:
-            monitor = self.socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        ok = False
-        try:
-            self.socket.connect(self.url)
-            if local is not None:
-                self._wait_welcome(local, deadline, what)
-            else:
-                assert monitor is not None
-                if not monitor.poll(max(0.0, deadline - time.monotonic()) * 1000.0):
-                    raise StreamError(f"cannot connect {what}: no answer from {self.url} within {timeout} ms")
-            ok = True
-        finally:
-            if monitor is not None:
-                self.socket.disable_monitor()
-                monitor.close(0)
-            if not ok:
-                self.close()
-
-    def _wait_welcome(self, local: PubChannel, deadline: float, what: str) -> None:
+        topic = ACK_TOPIC + uuid.uuid4().hex.encode()
         sock = self.socket
-        while True:
-            local.pump()
-            if sock.poll(1):
-                msg = sock.recv()
-                if msg == WELCOME:
-                    self.welcomed = True
-                    return
-                raise StreamError(f"cannot connect {what}: unexpected first message from {self.url}")
-            if time.monotonic() > deadline:
-                raise StreamError(f"cannot connect {what}: no handshake with {self.url} before the deadline")
+        try:
+            sock.setsockopt(zmq.SUBSCRIBE, topic)  # after "" on the same pipe: see the module doc
+            sock.connect(self.url)
+            while not self._got_ack(topic, local):
+                if time.monotonic() > deadline:
+                    raise StreamError(f"cannot connect {what}: no answer from {self.url} within {timeout} ms")
+            sock.setsockopt(zmq.UNSUBSCRIBE, topic)
+        except BaseException:
+            self.close()
+            raise
+
+    def _got_ack(self, topic: bytes, local: PubChannel | None) -> bool:
+        """Wait a little for the acknowledgement; discard what arrives before it (sent before connect returned)."""
+        sock = self.socket
+        if local is not None:
+            try:
+                local.pump()
+            except StreamError:
+                return False
+        if not sock.poll(1 if local is not None else 5):
+            return False
+        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            msg = sock.recv()
+            while sock.getsockopt(zmq.RCVMORE):
+                sock.recv()
+            if msg == topic:
+                return True
+            if msg == WELCOME:
+                self.welcomed = True
+        return False
 
     def close(self) -> None:
         if not self.socket.closed:
             self.socket.close(0)
+
+
+class _Pump:
+    """Per-process daemon thread pumping every open output (see the module doc); it ends with the last one."""
+
+    def __init__(self) -> None:
+        self._channels: weakref.WeakSet[PubChannel] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, channel: PubChannel) -> None:
+        with self._lock:
+            self._channels.add(channel)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="pyacq_etvr-stream-pump", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(_PUMP_INTERVAL)
+            with self._lock:
+                channels = [c for c in self._channels if not c.closed]
+                if not channels:
+                    self._thread = None
+                    return
+            for channel in channels:
+                if not channel.lock.acquire(timeout=0.01):
+                    continue  # a sender holds it: its sends process the socket's commands too
+                try:
+                    if not channel.closed:
+                        channel.pump_locked()
+                except Exception:  # interpreter shutdown / closed context: nothing to pump
+                    pass
+                finally:
+                    channel.lock.release()
+
+
+_pump = _Pump()
