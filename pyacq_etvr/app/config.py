@@ -38,6 +38,8 @@ flip_v = false             # mirror the image vertically
 tier = "easy"              # synthetic eye difficulty: clean | easy | medium | hard
 seed = 1                   # synthetic eye random seed (right eye default: 2)
 detector = "default"       # pupil detector: default | hsf | blob | ransac | hsrac
+stall_timeout = 1.0        # s without a new frame -> the camera is "stalled" and reconnects
+baudrate = 3000000         # serial cameras (ETVR wired protocol); 115200 on macOS
 flip_x = "auto"            # mirror gaze x: true for a real camera facing the eye; "auto" = false for synthetic
 
 [filters]                  # applied per eye, on the pupil position in pixels, in this order
@@ -92,6 +94,8 @@ class EyeConfig:
     seed: int = 1
     detector: str = "default"
     flip_x: Any = "auto"
+    stall_timeout: float = 1.0
+    baudrate: int = 3_000_000
 
     @property
     def enabled(self) -> bool:
@@ -114,6 +118,12 @@ class EyeConfig:
         """Settings for the Camera node (only those that apply to the source kind)."""
         kw: dict[str, Any] = {"source": self.source, "rotation": self.rotation, "flip_h": self.flip_h}
         kw["flip_v"] = self.flip_v
+        kw["stall_timeout"] = self.stall_timeout
+        if self.replay_dir is None and not self.synthetic:
+            from pyacq_etvr.nodes.camera.source import parse_source
+
+            if parse_source(self.source).kind == "serial":
+                kw["baudrate"] = self.baudrate
         if self.roi is not None:
             kw["roi"] = tuple(self.roi)
         if self.synthetic:
@@ -221,6 +231,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "status_interval": (0.05, 3600.0),
     "port": (0, 65535),
     "seed": (0, 2**31 - 1),
+    "stall_timeout": (0.05, 60.0),
+    "baudrate": (1200, 20_000_000),
 }
 
 
@@ -349,6 +361,13 @@ def validate(cfg: AppConfig, check_sources: bool = True) -> AppConfig:
                 raise ConfigError(f"{eye}.tier must be one of {', '.join(sorted(TIERS))}, got {e.tier!r}")
         if check_sources:
             check_source(f"{eye}.source", e)
+        if e.enabled and e.replay_dir is None:  # the Camera node's own validation, before anything starts
+            from pyacq_etvr.nodes.camera.config import CameraConfig
+
+            try:
+                CameraConfig.from_kwargs(e.camera_kwargs())
+            except ConfigError as exc:
+                raise ConfigError(f"[{eye}] {exc}") from None
     if cfg.osc.scheme not in SCHEMES:
         raise ConfigError(f"osc.scheme must be one of {', '.join(SCHEMES)}, got {cfg.osc.scheme!r}")
     if cfg.osc.native_look not in ("vec", "pitchyaw"):
