@@ -79,7 +79,6 @@ restart = true             # restart an eye whose process died
 """
 
 SCHEMES = ("native", "vrcft-v1", "vrcft-v2")
-DETECTORS = ("default", "hsf", "blob", "ransac", "hsrac")
 
 
 @dataclass
@@ -352,8 +351,11 @@ def validate(cfg: AppConfig, check_sources: bool = True) -> AppConfig:
         e: EyeConfig = getattr(cfg, eye)
         if not isinstance(e.source, (str, int)) or isinstance(e.source, bool):
             raise ConfigError(f"{eye}.source must be a string or a camera index, got {e.source!r}")
-        if e.detector not in DETECTORS:
-            raise ConfigError(f"{eye}.detector must be one of {', '.join(DETECTORS)}, got {e.detector!r}")
+        if e.enabled:
+            from pyacq_etvr.pupil import list_detectors
+
+            if e.detector not in list_detectors():
+                raise ConfigError(f"{eye}.detector must be one of {', '.join(list_detectors())}, got {e.detector!r}")
         if e.synthetic:
             from pyacq_etvr.synth import TIERS
 
