@@ -128,6 +128,7 @@ class Pipeline:
         self.local_protocol = "tcp" if cfg.run.viewer else "inproc"
         self.eyes: dict[str, EyeGroup] = {}
         self.restarts = {e: 0 for e in cfg.eyes()}
+        self._generation = {e: 0 for e in cfg.eyes()}
         self.down_reason: dict[str, str] = {}
         self.osc_group: Any = None
         self.osc_pid = 0
@@ -276,16 +277,22 @@ class Pipeline:
         t0 = time.monotonic()
         old = self.eyes[eye]
         self._close_group(old.nodegroup, f"eye-{eye}-{old.gen}")
-        gen = old.gen + 1
+        self._generation[eye] += 1  # a fresh name per attempt: the Manager keeps dead groups' names
+        gen = self._generation[eye]
         g = self._build_eye(eye, gen)
         cal = self.calib[eye]
-        cal.stop()
+        try:
+            if cal.running():
+                cal.stop()
+            cal.inputs["pupil"].connect(g.filt.outputs["output"])
+            for n in g.nodes:
+                n.initialize()
+            cal.start()
+            self._start_eye(g)
+        except BaseException:
+            self._close_group(g.nodegroup, f"eye-{eye}-{gen}")
+            raise
         self.eyes[eye] = g
-        self._connect_eye(eye)
-        for n in g.nodes:
-            n.initialize()
-        cal.start()
-        self._start_eye(g)
         self.restarts[eye] += 1
         self.down_reason.pop(eye, None)
         dt = time.monotonic() - t0

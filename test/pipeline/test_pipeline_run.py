@@ -348,3 +348,28 @@ def test_osc_group_death_stops_the_run_with_an_error(tmp_path):
                 proc.kill()
                 proc.wait(10)
     assert rc == 1 and "OSC NodeGroup process" in text and "stopped after" in text
+
+
+@pytest.mark.timeout(60)
+def test_failed_restart_is_retried_while_the_other_eye_keeps_sending(tmp_path):
+    import shutil
+
+    rec = str(tmp_path / "eye")
+    make_recording(rec, n=120)
+    with OscCapture() as cap:
+        proc, out = start_run(tmp_path, cap, "--left", f"replay:{rec}", "--no-control")
+        try:
+            assert wait_until(lambda: last_status(out).count("streaming") == 2, 30)
+            shutil.rmtree(rec)  # the left eye cannot be rebuilt any more
+            os.kill(group_pid(proc, "eye-left-0"), signal.SIGKILL)
+            assert wait_until(lambda: output(out).count("restart failed") >= 2, 20)  # retried with a backoff
+            n = len(cap.snapshot())
+            assert wait_until(lambda: len(cap.snapshot()) > n + 60, 5)  # the right eye keeps sending
+            proc.send_signal(signal.SIGINT)
+            rc, text = finish(proc, out)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert rc == 0, text
+    assert "left  DOWN" in text and "does not exist" in text
