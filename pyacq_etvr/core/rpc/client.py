@@ -27,6 +27,7 @@ _clients: dict[tuple[int, str], RPCClient] = {}
 _dead: dict[str, str] = {}  # address -> reason, process-wide
 _ids = itertools.count()
 
+_RECV_SLICE_MS = 100  # a blocked wait checks the connection (monitor, dead marks) at least this often
 _MONITOR_EVENTS = (
     zmq.EVENT_CONNECTED
     | zmq.EVENT_DISCONNECTED
@@ -112,6 +113,7 @@ class RPCClient:
         sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
         sock.setsockopt(zmq.SNDTIMEO, 5000)
+        sock.setsockopt(zmq.RCVTIMEO, _RECV_SLICE_MS)
         sock.setsockopt(zmq.RCVHWM, 100000)
         sock.setsockopt(zmq.SNDHWM, 100000)
         from pyacq_etvr.core.rpc import auth
@@ -279,6 +281,17 @@ class RPCClient:
                         f"no answer from {self.address} within {timeout} s (request {future.call_id})"
                     )
                 wait = min(100, int(remaining * 1000) + 1)
+            if server is None and wait >= _RECV_SLICE_MS:
+                # blocking receive (cheapest wake-up); connection events are read when it times out
+                try:
+                    self.process_msg(_zrecv(sock, 0))
+                except zmq.Again:
+                    if readable(monitor):
+                        self._handle_monitor()
+                    continue
+                if not future.done():
+                    self._recv_until(future)
+                continue
             if server is None:
                 for item, _ in zmq_poll(poll_items, wait):
                     if item is sock:

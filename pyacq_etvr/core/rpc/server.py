@@ -25,7 +25,7 @@ from typing import Any
 import zmq
 
 from pyacq_etvr.core.errors import RPCProtocolError
-from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, POLLIN, SNDMORE, recv_frames, zmq_poll
+from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, SNDMORE, recv_frames
 from pyacq_etvr.core.rpc._zmqfast import _send as _zsend
 from pyacq_etvr.core.rpc.proxy import ObjectProxy
 from pyacq_etvr.core.rpc.serializer import Serializer, all_serializers
@@ -401,16 +401,24 @@ class RPCServer:
         """Serve requests in the calling thread until :meth:`close` (or a ``close`` request)."""
         self.register_server(self)
         self._running = True
-        items = [(self._socket, POLLIN)]
+        sock = self._socket
+        timeout_ms = -2
         try:
             while not self._closing:
                 wait_ms = 100
                 if self._timers:
                     wait = self._run_timers()
                     if wait is not None:
-                        wait_ms = max(0, min(100, int(wait * 1000)))
-                if zmq_poll(items, wait_ms):
-                    self._process_pending()
+                        wait_ms = max(1, min(100, int(wait * 1000)))
+                if wait_ms != timeout_ms:
+                    sock.setsockopt(zmq.RCVTIMEO, wait_ms)
+                    timeout_ms = wait_ms
+                try:
+                    frames = recv_frames(sock)  # a blocking receive wakes up fastest; RCVTIMEO bounds it
+                except zmq.Again:
+                    continue
+                self._handle(frames)
+                self._process_pending()
         finally:
             self._running = False
             self._final_close()
