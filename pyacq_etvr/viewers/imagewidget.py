@@ -96,6 +96,8 @@ class ImageViewerWidget(QtWidgets.QWidget):
         self._n_pupils = 0
         self.shown_pupil: np.void | None = None
         self._pens: dict[tuple[int, int, int], object] = {}
+        self._status_t = 0.0
+        self._status_found: bool | None = None
         self.display_rate = _RateMeter()
         self.input_rate = _RateMeter()
         self.frames_shown = 0
@@ -232,10 +234,17 @@ class ImageViewerWidget(QtWidgets.QWidget):
         self.cross_item.setData([x - arm, x + arm, x, x], [y, y, y - arm, y + arm], pen=pen)
 
     def _update_status(self) -> None:
+        # a QLabel repaint per frame is wasted work: refresh the text 4 times a second, or at once when
+        # the pupil appears or disappears
+        rec = self.shown_pupil
+        found = None if rec is None else bool(rec["found"])
+        now = time.monotonic()
+        if now - self._status_t < 0.25 and found == self._status_found:
+            return
+        self._status_t, self._status_found = now, found
         parts = [f"display {self.display_rate.rate:5.1f} fps", f"input {self.input_rate.rate:5.1f} fps"]
         if self._frame_time_ns is not None:
             parts.append(f"age {(time.monotonic_ns() - self._frame_time_ns) / 1e6:6.1f} ms")
-        rec = self.shown_pupil
         if rec is not None:
             parts.append(f"pupil conf {float(rec['confidence']):.2f}" if rec["found"] else "no pupil")
         self.status.setText("  |  ".join(parts))
