@@ -324,3 +324,34 @@ def test_proxy_options_defer_getattr_auto_delete_auto_proxy():
             client.close()
         srv.close()
         srv._thread.join(5)
+
+
+def test_qt_nodegroup_close_from_a_request_replies_first():
+    import pyacq_etvr as pyacq
+
+    man = pyacq.create_manager("local")
+    try:
+        ng = man.create_nodegroup("gui", qt=True)
+        assert ng.list_nodes() == []
+        assert ng.close() is None  # the reply arrives before the Qt server closes
+        assert _wait(lambda: man.list_nodegroups(status=True)[0]["alive"] is False, 10)
+        assert man.list_nodegroups(status=True)[0]["exitcode"] == 0
+    finally:
+        man.close()
+
+
+def test_lazy_server_closed_by_a_request_replies_first():
+    srv = RPCServer()
+    srv.run_lazy()
+    srv["server"] = srv
+    p = None
+    try:
+        p = ProcessSpawner(name="closer")
+        rop = p._import("operator")
+        # the child calls srv.close() in this thread's lazy server while we wait: the reply still arrives
+        assert rop.methodcaller("close")(srv) is None
+        assert srv.closed
+    finally:
+        if p is not None:
+            p.stop()
+        srv.close()

@@ -211,6 +211,7 @@ class RPCLogHandler(logging.StreamHandler):
 
     def __init__(self, stream: TextIO | None = None, delay: float = 0.1, color: bool | None = None) -> None:
         super().__init__(stream if stream is not None else sys.stderr)
+        self._follow_stderr = stream is None  # write to the current sys.stderr (it may be swapped)
         self.delay = float(delay)
         if color is None:
             color = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -269,10 +270,13 @@ class RPCLogHandler(logging.StreamHandler):
         return f"\x1b[{colour}m{stamp} {source}\x1b[0m \x1b[{level}m{record.levelname} {record.name}: {msg}\x1b[0m"
 
     def _write(self, record: logging.LogRecord) -> None:
+        if self._follow_stderr:
+            self.stream = sys.stderr
         try:
-            logging.StreamHandler.emit(self, record)
+            self.stream.write(self.format(record) + self.terminator)
+            self.stream.flush()
         except Exception:
-            pass
+            pass  # a closed or broken stream: never raise from the sorter thread
 
     def close(self) -> None:
         with self._cond:

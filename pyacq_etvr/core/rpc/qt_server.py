@@ -46,16 +46,16 @@ class QtRPCServer(RPCServer):
     def _on_activity(self, *args) -> None:
         if self.closed:
             return
-        while not self.closed and self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while not self.closed and not self._closing and self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             self._process_pending()
-            if self._closing:
-                break
         if self._closing:
             self._final_close()
 
     def close(self) -> None:
+        """Close now, or right after the current request's reply when called from a request."""
         self._closing = True
-        self._final_close()
+        if not self._busy:
+            self._final_close()
 
     def _final_close(self) -> None:
         if self.closed:

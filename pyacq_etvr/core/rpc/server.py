@@ -145,6 +145,7 @@ class RPCServer:
         self.closed = False
         self._thread_id: int | None = None
         self._running = False
+        self._busy = 0
         self._poll_interval_ms = 1000
         #: number of malformed requests received so far
         self.malformed_count = 0
@@ -246,6 +247,13 @@ class RPCServer:
 
     def _handle(self, frames: list[bytes]) -> None:
         """Serve one received multipart message."""
+        self._busy += 1  # a depth: requests nest when a handler makes re-entrant calls
+        try:
+            self._handle_frames(frames)
+        finally:
+            self._busy -= 1
+
+    def _handle_frames(self, frames: list[bytes]) -> None:
         if len(frames) != 6:
             self._malformed(f"{len(frames) - 1} frames instead of 5")
             return
@@ -336,14 +344,16 @@ class RPCServer:
         sock = self._socket
         n = 0
         try:
-            while n < max_count and not self.closed:
+            while n < max_count and not self.closed and not self._closing:
                 frames = recv_frames(sock, NOBLOCK)  # raises zmq.Again when nothing is left
                 n += 1
                 self._handle(frames)
         except zmq.Again:
             pass
-        if self._monitor is not None:
+        if self._monitor is not None and not self.closed:
             self._drain_monitor()
+        if self._closing and not self._running and not self._busy:
+            self._final_close()
         return n
 
     _read_and_process_one = _process_pending
@@ -366,8 +376,6 @@ class RPCServer:
     def _process_from_poll(self, events: dict) -> None:
         if self._socket in events:
             self._process_pending()
-        if self._closing:
-            self._final_close()
 
     # --- loops ---------------------------------------------------------------------------------------
     def start_timer(self, callback: Callable[[], Any], interval: float, **kwds: Any) -> _Timer:
@@ -424,12 +432,15 @@ class RPCServer:
             self._final_close()
 
     def close(self) -> None:
-        """Close the server: from its own thread at once, from another thread the loop ends within 0.1 s."""
+        """Close the server.
+
+        Not running: at once. Called while serving a request (e.g. by a published object): right after
+        that request's reply. Running ``run_forever`` in another thread: its loop ends within 0.1 s.
+        """
         self._closing = True
-        if self._running and threading.get_ident() != self._thread_id:
-            return
-        if not self._running:
-            self._final_close()
+        if self._running or self._busy:
+            return  # the loop (or the request being served) finishes first, then closes
+        self._final_close()
 
     def _final_close(self) -> None:
         if self.closed:
