@@ -89,6 +89,28 @@ def is_local_address(address: str) -> bool:
         return False  # '*', an interface name or a host name: may be public
 
 
+def advertised_address(endpoint: str, advertise: str | None = None) -> str:
+    """The address peers should use for a socket bound to ``endpoint``.
+
+    A wildcard bind (``0.0.0.0``, ``*``, ``::``) is reachable at ``advertise`` (a host name or IP) or, by
+    default, at this machine's resolved host name.
+    """
+    scheme, _, rest = endpoint.partition("://")
+    if scheme != "tcp":
+        return endpoint
+    host, _, port = rest.rpartition(":")
+    if host in ("0.0.0.0", "*", "[::]", "::") or advertise:
+        if not advertise:
+            import socket
+
+            try:
+                advertise = socket.gethostbyname(socket.gethostname())
+            except OSError:
+                advertise = "127.0.0.1"
+        return f"tcp://{advertise}:{port}"
+    return endpoint
+
+
 def generate_keys(directory: str) -> dict[str, str]:
     """Create a deployment key directory (see the module docstring); return the file paths.
 

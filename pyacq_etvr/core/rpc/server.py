@@ -27,6 +27,7 @@ import zmq
 from pyacq_etvr.core.errors import RPCProtocolError
 from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, SNDMORE, recv_frames
 from pyacq_etvr.core.rpc._zmqfast import _send as _zsend
+from pyacq_etvr.core.rpc.auth import advertised_address
 from pyacq_etvr.core.rpc.proxy import ObjectProxy
 from pyacq_etvr.core.rpc.serializer import Serializer, all_serializers
 
@@ -40,28 +41,6 @@ _MAX_KNOWN_CLIENTS = 4096
 _servers: dict[int, RPCServer] = {}
 _servers_lock = threading.Lock()
 _default_server: RPCServer | None = None
-
-
-def advertised_address(endpoint: str, advertise: str | None = None) -> str:
-    """The address peers should use for a socket bound to ``endpoint``.
-
-    A wildcard bind (``0.0.0.0``, ``*``, ``::``) is reachable at ``advertise`` (a host name or IP) or, by
-    default, at this machine's resolved host name.
-    """
-    scheme, _, rest = endpoint.partition("://")
-    if scheme != "tcp":
-        return endpoint
-    host, _, port = rest.rpartition(":")
-    if host in ("0.0.0.0", "*", "[::]", "::") or advertise:
-        if not advertise:
-            import socket
-
-            try:
-                advertise = socket.gethostbyname(socket.gethostname())
-            except OSError:
-                advertise = "127.0.0.1"
-        return f"tcp://{advertise}:{port}"
-    return endpoint
 
 
 class _Timer:
