@@ -23,7 +23,7 @@ class DefaultDetector(Detector):
 
     1. **Track.** While tracking (last confidence >= ``track_conf``), the previous ellipse guides one ray
        pass from its centre: its inliers are refitted (no RANSAC); a second guided pass only if the centre
-       moved more than 0.3 px. A result below ``track_conf`` triggers a full search.
+       moved more than 0.3 px. A result below ``track_conf`` triggers a full search (the better is kept).
     2. **Full search seeds.** Multi-radius HSF on a downscaled frame (:class:`~.hsf.HaarSurround`, ``n_cand``
        peaks ranked by ``ring - inner - 0.75 inner``), the darkest small disc, and for every iris-sized
        candidate the darker discs inside it (``max_seeds`` in all).
@@ -44,7 +44,9 @@ class DefaultDetector(Detector):
     image side), ``n_rays`` 64, ``tol`` 1.0 px, ``n_hyp`` 48 (RANSAC hypotheses per pass), ``track`` True,
     ``track_conf`` 0.5, ``min_confidence`` 0.3, ``n_cand`` 6, ``n_pass`` 2, ``max_seeds`` 8, ``n_refine`` 8
     (seeds refined in full; fewer = probe all with one pass and refine the best-supported: faster, less
-    accurate), ``edge`` "gradient" (or "midpoint": the crossing itself), ``seed`` 0 (RANSAC sample tables).
+    accurate), ``max_fits`` 12 (ray passes a full search may spend before it stops trying seeds; bounds the
+    worst case), ``edge`` "gradient" (or "midpoint": the crossing itself), ``seed`` 0
+    (RANSAC sample tables).
 
     Cost on a 240x240 frame, one core: ~0.3 ms tracked (two ray passes, no RANSAC); a full search costs
     ~0.3 ms per seed refined (up to ``max_seeds``), i.e. 1-3 ms, and happens after a lost track or blink.
@@ -66,6 +68,7 @@ class DefaultDetector(Detector):
         n_pass: int = 2,
         max_seeds: int = 8,
         n_refine: int = 8,
+        max_fits: int = 12,
         edge: str = "gradient",
         seed: int = 0,
     ) -> None:
@@ -86,6 +89,7 @@ class DefaultDetector(Detector):
             "n_pass": check_param("n_pass", n_pass, 1, 10, int),
             "max_seeds": check_param("max_seeds", max_seeds, 1, 100, int),
             "n_refine": check_param("n_refine", n_refine, 1, 100, int),
+            "max_fits": check_param("max_fits", max_fits, 1, 1000, int),
             "edge": edge,
             "seed": check_param("seed", seed, 0, 2**32 - 1, int),
         }
@@ -97,7 +101,7 @@ class DefaultDetector(Detector):
         self.rays = RayCaster(n_rays, tol, n_hyp, seed, edge)
         self.track, self.track_conf, self.min_conf = track, track_conf, min_confidence
         self.r_min, self.r_max, self.n_cand, self.n_pass = r_min, r_max, n_cand, n_pass
-        self.max_seeds, self.n_refine = max_seeds, n_refine
+        self.max_seeds, self.n_refine, self.max_fits = max_seeds, n_refine, max_fits
         self.reset()
 
     def reset(self) -> None:
@@ -138,7 +142,10 @@ class DefaultDetector(Detector):
                     probes.append((res[0].n_inliers / res[0].n_rays, seed))
             probes.sort(key=lambda t: -t[0])
             seeds = [seed for _, seed in probes[: self.n_refine]]
+        budget = self.rays.calls + self.max_fits
         for seed in seeds:
+            if self.rays.calls >= budget:  # bounded worst case (blinks search every frame)
+                break
             cand = self._refine(gray, seed.x, seed.y, seed.r)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = cand

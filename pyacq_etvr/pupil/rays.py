@@ -47,6 +47,7 @@ class RayCaster:
     ) -> None:
         self.edge = edge
         self.deglint = deglint
+        self.calls = 0  # fit() calls so far (callers use it as a work budget)
         self.keep_debug = False  # keep the last edge points in ``debug`` (for overlays)
         self.debug: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.n_rays, self.tol = n_rays, tol
@@ -73,6 +74,7 @@ class RayCaster:
         """
         import cv2
 
+        self.calls += 1
         max_r = max(8.0, 2.6 * r + 4.0)
         n_s = int(min(96, max(24, max_r * 1.5)))
         h, w = gray.shape
@@ -87,11 +89,11 @@ class RayCaster:
             exit_r = self._exit_radius(cx, cy, w, h)
             top, left = max(0, -y0), max(0, -x0)
             crop = cv2.copyMakeBorder(crop, top, max(0, y1 - h), left, max(0, x1 - w), cv2.BORDER_REPLICATE)
-        if self.deglint:  # grey opening: bright spots narrower than ~r/2 (glints) vanish, dark shapes stay
-            crop = cv2.morphologyEx(crop, cv2.MORPH_OPEN, _disc(int(min(4.0, max(1.0, 0.25 * r)))))
         polar = cv2.warpPolar(
             crop, (n_s, self.n_rays), (cx - x0, cy - y0), max_r, cv2.INTER_LINEAR + cv2.WARP_FILL_OUTLIERS
         )
+        if self.deglint:  # grey opening in polar space: glints (a few rays x samples) vanish, the pupil stays
+            polar = cv2.morphologyEx(polar, cv2.MORPH_OPEN, _GLINT_KERNEL)
         polar = cv2.GaussianBlur(polar.astype(np.float32), (5, 3), 0)  # de-noise along rays and across
         step = max_r / n_s
         if prior is None:  # levels inside the seed radius and in a ring at 1.2-1.9 of it
@@ -198,19 +200,7 @@ class RayCaster:
         return float(good.mean())
 
 
-_DISCS: dict[int, np.ndarray] = {}
-
-
-def _disc(k: int) -> np.ndarray:
-    """Elliptic structuring element of radius k (cached)."""
-    el = _DISCS.get(k)
-    if el is None:
-        import cv2
-
-        el = _DISCS[k] = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
-    return el
-
-
+_GLINT_KERNEL = np.ones((5, 5), np.uint8)  # 5 rays x 5 samples
 _IN = np.array([0.3, 0.5, 0.7])  # fractions of the prior ellipse radius sampled for the pupil level
 _OUT = np.array([1.15, 1.3, 1.45])  # ... and for the surround level
 _W = np.arange(-3, 4)  # samples around the midpoint crossing searched for the steepest rise
