@@ -403,9 +403,12 @@ class RPCServer:
                 try:
                     frames = recv_frames(sock)  # a blocking receive wakes up fastest; RCVTIMEO bounds it
                 except zmq.Again:
+                    if self._monitor is not None:
+                        self._drain_monitor()
                     continue
                 self._handle(frames)
-                self._process_pending()
+                if self._monitor is not None:
+                    self._drain_monitor()
         finally:
             self._running = False
             self._final_close()
