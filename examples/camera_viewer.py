@@ -23,6 +23,27 @@ from pyacq_etvr.viewers._qt import QtCore
 DURATION = float(os.environ.get("PYACQ_ETVR_EXAMPLE_DURATION") or 0)
 
 
+def make_camera_group(man, source, with_pupil):
+    """The camera (and the pupil detector) in a separate process."""
+    nodegroup = man.create_nodegroup(name="eye")
+    # make the node types known in that process (imports their modules there)
+    nodegroup.register_node_type_from_module("pyacq_etvr.nodes.camera.node", "Camera")
+    cam = nodegroup.create_node("Camera", name="cam0")
+    cam.configure(source=source)
+    # frames go through a shared-memory ring (same machine): only a small notification per frame
+    cam.outputs["video"].configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem", buffer_size=64)
+    cam.initialize()
+    det = None
+    if with_pupil:
+        nodegroup.register_node_type_from_module("pyacq_etvr.nodes.pupil", "PupilDetector")
+        det = nodegroup.create_node("PupilDetector", name="pupil0")
+        det.configure(detector="default")
+        det.inputs["image"].connect(cam.outputs["video"])
+        det.outputs["pupil"].configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
+        det.initialize()
+    return cam, det
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     default = "0" if os.path.exists("/dev/video0") else "synthetic"
@@ -33,24 +54,7 @@ def main() -> int:
 
     man = create_manager()
     try:
-        # the camera (and the detector) in a separate process
-        nodegroup = man.create_nodegroup(name="eye")
-        # make the node types known in that process (imports their modules there)
-        nodegroup.register_node_type_from_module("pyacq_etvr.nodes.camera.node", "Camera")
-        cam = nodegroup.create_node("Camera", name="cam0")
-        cam.configure(source=args.source)
-        # frames go through a shared-memory ring (same machine): only a small notification per frame
-        cam.outputs["video"].configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem", buffer_size=64)
-        cam.initialize()
-        det = None
-        if not args.no_pupil:
-            nodegroup.register_node_type_from_module("pyacq_etvr.nodes.pupil", "PupilDetector")
-            det = nodegroup.create_node("PupilDetector", name="pupil0")
-            det.configure(detector="default")
-            det.inputs["image"].connect(cam.outputs["video"])
-            det.outputs["pupil"].configure(protocol="tcp", interface="127.0.0.1", transfermode="plaindata")
-            det.initialize()
-
+        cam, det = make_camera_group(man, args.source, not args.no_pupil)
         # the viewer is a Node in the local QApplication
         app = mkQApp()
         viewer = ImageViewer(name="eye viewer")
@@ -61,27 +65,22 @@ def main() -> int:
         viewer.initialize()
         viewer.show()
 
-        viewer.start()
-        if det is not None:
-            det.start()
-        cam.start()
+        nodes = [n for n in (viewer, det, cam) if n is not None]  # downstream first
+        for node in nodes:
+            node.start()
         if DURATION:
             QtCore.QTimer.singleShot(int(DURATION * 1000), app.quit)
         app.exec_()
-        cam.stop()
-        if det is not None:
-            det.stop()
-        viewer.stop()
+        for node in reversed(nodes):
+            node.stop()
         print(f"camera: {cam.stats()}")
         print(f"viewer: {viewer.stats()}")
         print(f"pupil drawn: {viewer.shown_pupil()}")
         if args.grab:
             viewer.grab(args.grab)
         # close the readers, then the writer (which owns the shared-memory ring)
-        viewer.close()
-        if det is not None:
-            det.close()
-        cam.close()
+        for node in nodes:
+            node.close()
     finally:
         man.close()
     return 0

@@ -71,6 +71,55 @@ def make_eye(manager, eye, source, seed):
     return {"cam": cam, "det": det, "filter": filt, "cal": cal}
 
 
+def make_output(manager, eyes, port, scheme):
+    """EyeMerge -> OscSender in their own process."""
+    out = make_group(manager, "osc")
+    merge = out.create_node("EyeMerge", name="merge")
+    merge.configure()
+    for eye, nodes in eyes.items():
+        merge.inputs[eye].connect(nodes["cal"].outputs["gaze"])
+    merge.outputs["merged"].configure(**TCP)
+    merge.initialize()
+    osc = out.create_node("OscSender", name="osc")
+    osc.configure(host="127.0.0.1", port=port, scheme=scheme)
+    osc.inputs["merged"].connect(merge.outputs["merged"])
+    osc.initialize()
+    return merge, osc
+
+
+def make_viewers(eyes):
+    """Viewers in this process, connected to the remote outputs like any other input."""
+    gaze_view = GazeViewer(name="gaze")
+    gaze_view.configure()
+    for eye, nodes in eyes.items():
+        gaze_view.inputs[eye].connect(nodes["cal"].outputs["gaze"])
+    gaze_view.initialize()
+    gaze_view.show()
+    eye_view = ImageViewer(name="left eye")
+    eye_view.configure()
+    eye_view.inputs["image"].connect(eyes["left"]["cam"].outputs["video"])
+    eye_view.inputs["pupil"].connect(eyes["left"]["det"].outputs["pupil"])
+    eye_view.initialize()
+    eye_view.show()
+    return gaze_view, eye_view
+
+
+def report(eyes, osc, listener, scheme):
+    for eye, nodes in eyes.items():
+        det_stats = nodes["det"].stats()
+        print(
+            f"{eye}: camera {nodes['cam'].stats()['fps']:.1f} fps, detection {det_stats['fps']:.1f} fps, "
+            f"calibrated={nodes['cal'].status()['calibrated']}"
+        )
+    print(f"osc sender: {osc.stats()}")
+    if listener is not None:
+        received = Counter(address for _, address, _ in listener.snapshot())
+        print(f"OSC received ({scheme}): {dict(received)}")
+
+
+EYE_CHAIN = ("cam", "det", "filter", "cal")  # upstream first
+
+
 def main() -> int:
     default_duration = float(os.environ.get("PYACQ_ETVR_EXAMPLE_DURATION") or 10.0)
     parser = argparse.ArgumentParser(description="two eyes -> pupil -> filter -> calibration -> OSC")
@@ -87,61 +136,28 @@ def main() -> int:
     manager = create_manager()
     try:
         eyes = {"left": make_eye(manager, "left", args.left, 1), "right": make_eye(manager, "right", args.right, 2)}
-        out = make_group(manager, "osc")
-        merge = out.create_node("EyeMerge", name="merge")
-        merge.configure()
-        for eye, nodes in eyes.items():
-            merge.inputs[eye].connect(nodes["cal"].outputs["gaze"])
-        merge.outputs["merged"].configure(**TCP)
-        merge.initialize()
-        osc = out.create_node("OscSender", name="osc")
-        osc.configure(host="127.0.0.1", port=port, scheme=args.scheme)
-        osc.inputs["merged"].connect(merge.outputs["merged"])
-        osc.initialize()
-
-        # viewers in this process, connected to the remote outputs like any other input
-        gaze_view = GazeViewer(name="gaze")
-        gaze_view.configure()
-        for eye, nodes in eyes.items():
-            gaze_view.inputs[eye].connect(nodes["cal"].outputs["gaze"])
-        gaze_view.initialize()
-        gaze_view.show()
-        eye_view = ImageViewer(name="left eye")
-        eye_view.configure()
-        eye_view.inputs["image"].connect(eyes["left"]["cam"].outputs["video"])
-        eye_view.inputs["pupil"].connect(eyes["left"]["det"].outputs["pupil"])
-        eye_view.initialize()
-        eye_view.show()
-
+        merge, osc = make_output(manager, eyes, port, args.scheme)
+        gaze_view, eye_view = make_viewers(eyes)
+        downstream = (gaze_view, eye_view, osc, merge)
         # start downstream first so that nothing is missed
-        for node in (gaze_view, eye_view, osc, merge):
+        for node in downstream:
             node.start()
         for nodes in eyes.values():
-            for key in ("cal", "filter", "det", "cam"):
+            for key in reversed(EYE_CHAIN):
                 nodes[key].start()
         QtCore.QTimer.singleShot(int(args.duration * 1000), app.quit)
         app.exec_()
-
         for nodes in eyes.values():
-            for key in ("cam", "det", "filter", "cal"):
+            for key in EYE_CHAIN:
                 nodes[key].stop()
-        for node in (merge, osc, gaze_view, eye_view):
+        for node in downstream:
             node.stop()
-        for eye, nodes in eyes.items():
-            det_stats = nodes["det"].stats()
-            print(
-                f"{eye}: camera {nodes['cam'].stats()['fps']:.1f} fps, detection {det_stats['fps']:.1f} fps, "
-                f"calibrated={nodes['cal'].status()['calibrated']}"
-            )
-        print(f"osc sender: {osc.stats()}")
-        if listener is not None:
-            received = Counter(address for _, address, _ in listener.snapshot())
-            print(f"OSC received ({args.scheme}): {dict(received)}")
+        report(eyes, osc, listener, args.scheme)
         # close readers before writers
-        for node in (gaze_view, eye_view, osc, merge):
+        for node in downstream:
             node.close()
         for nodes in eyes.values():
-            for key in ("cal", "filter", "det", "cam"):
+            for key in reversed(EYE_CHAIN):
                 nodes[key].close()
     finally:
         manager.close()
