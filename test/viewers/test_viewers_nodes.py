@@ -343,3 +343,29 @@ def test_bad_chunk_in_a_viewer_is_counted_not_fatal(qapp, outputs):
     assert int(viewer.widget._frame[0, 0]) == 77
     viewer.stop()
     viewer.close()
+
+
+def test_qtpoller_over_sharedmem_delivers_intact_frames(qapp):
+    from pyacq_etvr.core.stream import InputStream, OutputStream
+    from pyacq_etvr.viewers import QtPollInput
+
+    out = OutputStream()
+    spec = dict(dtype="uint8", shape=(-1, 16, 16))
+    out.configure(protocol="tcp", interface="127.0.0.1", transfermode="sharedmem", buffer_size=4, **spec)
+    inp = InputStream()
+    inp.connect(out)
+    poller = QtPollInput(inp, max_pending=1)
+    got = []
+    poller.new_data.connect(lambda index, data: got.append((index, data)))
+    poller.start()
+    try:
+        for i in range(1, 41):  # the ring holds 4 frames: the writer laps the reader many times
+            out.send(np.full((1, 16, 16), i, np.uint8))
+        assert process_until(lambda: got and got[-1][0] == 40)
+        for index, data in got:  # every delivered frame is whole and is the one its index names
+            assert (np.asarray(data) == index).all(), index
+    finally:
+        poller.stop()
+        assert poller.wait(5.0)
+        inp.close()
+        out.close()
