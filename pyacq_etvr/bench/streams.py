@@ -3,10 +3,17 @@
 For analog ``(1024, 16)`` float32 chunks and ``(1, 240, 240)`` uint8 frames, a sender process and this
 (receiving) process measure, per transport:
 
-* throughput: the sender sends as fast as it can for ``--seconds``; the receiver counts chunks/s and MB/s
-  (chunks lost to the high-water mark or to ring overruns are reported, not counted);
+* throughput: the sender sends as fast as a flow-control window allows (at most 256 chunks in flight, the
+  receiver acks every 32, identical for every transport, so nothing is dropped and no sender spins on a full
+  queue) for ``--seconds``; the receiver counts chunks/s and MB/s. Chunks lost anyway are reported;
+* CPU per chunk of the sender and of the receiver process (``time.process_time``, ZeroMQ I/O threads
+  included) and ``cpu_bound_per_s = 1 / max(sender, receiver)``: the rate an idle 2-core machine would
+  reach, much steadier than wall-clock rates when other processes load the machine;
 * one-way latency at a paced 200 Hz: receive time minus the send timestamp (``time.monotonic_ns``, one clock
   for both processes), p50 / p99.
+
+Every transport of a payload is set up at once and measured in ``--repeat`` interleaved rounds; the table shows
+medians over rounds (``rounds_per_s`` in the JSON lists each round).
 
 Transports: ``plaindata`` over tcp and ipc, ``sharedmem``, and in the same run the references: raw pyzmq
 zero-copy PUB/SUB over tcp and ipc with the same payload, and a numpy copy of the payload. Ratios compare
