@@ -355,3 +355,42 @@ def test_lazy_server_closed_by_a_request_replies_first():
         if p is not None:
             p.stop()
         srv.close()
+
+
+def test_future_works_with_concurrent_futures_helpers():
+    import concurrent.futures
+
+    class _Client:  # stands for an RPCClient owned by another thread: result() just waits
+        thread_id, closed, address = -1, False, "tcp://x"
+
+        def _forget(self, call_id):
+            pass
+
+        def process(self):
+            pass
+
+    got = []
+    f = Future(_Client(), 1)
+    assert isinstance(f, concurrent.futures.Future) and not f.done()
+    f.add_done_callback(lambda fut: got.append(fut.result()))
+    waiter = threading.Thread(target=lambda: got.append(("waited", f.result(5))))
+    waiter.start()
+    assert _wait(lambda: "_condition" in f.__dict__, 5)  # the waiter created the condition lazily
+    f.set_result(42)
+    waiter.join(5)
+    assert len(got) == 2 and 42 in got and ("waited", 42) in got
+    g = Future(_Client(), 2)
+    g.set_exception(ValueError("boom"))
+    with pytest.raises(ValueError, match="boom"):
+        g.result()
+    assert concurrent.futures.wait([g], 1).done == {g}
+    with pytest.raises(concurrent.futures.InvalidStateError):
+        g.set_result(1)
+    h = Future(_Client(), 3)
+    assert h.cancel() and h.cancelled() and h.done()
+    k = Future(_Client(), 4)
+    threading.Timer(0.05, lambda: k.set_result(7)).start()
+    assert [x.result() for x in concurrent.futures.as_completed([k], 5)] == [7]
+    slow = Future(_Client(), 5)
+    with pytest.raises(RPCTimeoutError):
+        slow.result(timeout=0.05)

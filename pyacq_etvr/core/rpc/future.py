@@ -12,6 +12,16 @@ if TYPE_CHECKING:
     from pyacq_etvr.core.rpc.client import RPCClient
 
 
+_PENDING = concurrent.futures._base.PENDING
+_FINISHED = concurrent.futures._base.FINISHED
+_DONE_STATES = (
+    concurrent.futures._base.CANCELLED,
+    concurrent.futures._base.CANCELLED_AND_NOTIFIED,
+    concurrent.futures._base.FINISHED,
+)
+_condition_lock = threading.Lock()
+
+
 class RemoteCallException(RemoteError):
     """An exception raised in the remote process, re-raised locally.
 
@@ -37,13 +47,54 @@ class Future(concurrent.futures.Future):
     :class:`~pyacq_etvr.core.errors.DeadProcessError`.
     """
 
+    # The base class builds a threading.Condition per future (~2 µs); pipelined calls create thousands, most
+    # of them only ever touched by the owner thread. So the condition is created on first use (another
+    # thread waiting, a done-callback...), under a lock that also guards the condition-free fast path.
+
     def __init__(self, client: RPCClient, call_id: int) -> None:
-        super().__init__()
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Any] = []
         self._client = client
         self.call_id = call_id
 
+    def __getattr__(self, name: str) -> Any:
+        if name != "_condition":
+            raise AttributeError(name)
+        with _condition_lock:
+            cond = self.__dict__.get("_condition")
+            if cond is None:
+                cond = self.__dict__["_condition"] = threading.Condition()
+        return cond
+
+    def _fast_set(self, result: Any, exc: BaseException | None) -> bool:
+        with _condition_lock:
+            if "_condition" in self.__dict__ or self._state != _PENDING:
+                return False
+            self._result, self._exception = result, exc
+            self._state = _FINISHED
+        return True
+
+    def set_result(self, result: Any) -> None:
+        if not self._fast_set(result, None):
+            super().set_result(result)
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        if not self._fast_set(None, exception):
+            super().set_exception(exception)
+
+    def done(self) -> bool:
+        return self._state in _DONE_STATES
+
     def result(self, timeout: float | None = None) -> Any:
-        self._pump(timeout)
+        if self._state != _FINISHED:
+            self._pump(timeout)
+        if self._state == _FINISHED:
+            if self._exception is not None:
+                raise self._exception
+            return self._result
         return super().result(0)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
