@@ -394,3 +394,21 @@ def test_future_works_with_concurrent_futures_helpers():
     slow = Future(_Client(), 5)
     with pytest.raises(RPCTimeoutError):
         slow.result(timeout=0.05)
+
+
+def test_client_and_server_bad_arguments():
+    with pytest.raises(ValueError, match="unknown serializer"):
+        RPCClient("tcp://127.0.0.1:1", serializer="pickle")
+    with pytest.raises(TypeError, match="address must be a str"):
+        RPCClient(b"tcp://127.0.0.1:1")
+    with pytest.raises(OSError, match="cannot bind"):
+        RPCServer("tcp://127.0.0.1:notaport")
+    srv, other = RPCServer(), RPCServer()
+    try:
+        srv.run_lazy()
+        with pytest.raises(RuntimeError, match="already has an RPC server"):
+            RPCServer.register_server(other)
+    finally:
+        other.close()
+        srv.close()
+    assert RPCServer.get_server() is None
