@@ -300,3 +300,20 @@ def test_pump_thread_serves_idle_outputs_and_ends_with_the_last_one():
     sub.close(0)
     out.close()
     assert wait_until(lambda: not pumps(), 5)
+
+
+def test_forked_child_does_not_pump_the_parents_sockets():
+    import os
+
+    from pyacq_etvr.core.stream import channel
+
+    out = OutputStream()
+    out.configure(protocol="inproc", dtype="uint8", shape=(-1,))
+    pid = os.fork()
+    if pid == 0:  # child: its registry and pump are empty, so nothing touches the inherited socket
+        ok = channel.local_channel(out.params["url"]) is None and not list(channel._pump._channels)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert channel.local_channel(out.params["url"]) is not None  # the parent is unaffected
+    out.close()

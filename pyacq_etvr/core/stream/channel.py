@@ -238,3 +238,13 @@ class _Pump:
 
 
 _pump = _Pump()
+
+
+def _forget_after_fork() -> None:
+    """A forked child must not touch its parent's sockets: start from an empty pump and registry."""
+    global _pump
+    _pump = _Pump()
+    _local_channels.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
