@@ -161,6 +161,8 @@ def test_segment_of_sigkilled_writer_is_removed(how):
             reader.recv(timeout=5000)  # a reader of a dead writer is told, not left waiting
         reader.close()
         assert os.path.exists(os.path.join(SHM_DIR, name))  # the killed owner could not unlink it
+        with pytest.raises(StreamClosedError, match="writer of this ring is gone"):
+            InputStream().connect(params)  # fails at once instead of waiting for a dead output
         if how == "cleanup_call":
             assert name in cleanup_stale_segments()
         else:

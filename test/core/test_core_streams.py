@@ -317,3 +317,19 @@ def test_forked_child_does_not_pump_the_parents_sockets():
     assert os.WEXITSTATUS(status) == 0
     assert channel.local_channel(out.params["url"]) is not None  # the parent is unaffected
     out.close()
+
+
+@pytest.mark.parametrize("timeout", ["100", -5, [1]])
+def test_bad_timeouts_are_refused(timeout):
+    out = OutputStream()
+    out.configure(protocol="inproc", dtype="uint8", shape=(-1,))
+    inp = InputStream(name="in")
+    inp.connect(out)
+    with pytest.raises(ConfigError, match="timeout must be None or a number of ms"):
+        inp.recv(timeout=timeout)
+    with pytest.raises(ConfigError, match="timeout"):
+        inp.poll(timeout)
+    out.send(np.zeros(1, dtype="uint8"))
+    assert inp.recv(timeout=np.float64(1000))[0] == 1  # numpy numbers are fine, and nothing was lost
+    inp.close()
+    out.close()

@@ -13,6 +13,14 @@ from .ringbuffer import RingBuffer
 from .transfermode import DataReceiver, transfermodes
 
 
+def _check_timeout(stream: InputStream, timeout: Any) -> None:
+    """ConfigError unless ``timeout`` is None or a number of milliseconds >= 0."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)) or timeout < 0:
+        raise ConfigError(f"{stream.label}: timeout must be None or a number of ms >= 0, got {timeout!r}")
+
+
 def resolve_params(output: Any) -> dict[str, Any]:
     """Params dict of ``output``: an OutputStream, a proxy to one (anything with ``.params``), or the dict."""
     if isinstance(output, dict):
@@ -117,6 +125,7 @@ class InputStream:
 
     def poll(self, timeout: float | None = None) -> bool:
         """True if a chunk is ready within ``timeout`` ms (None: wait forever, 0: do not wait)."""
+        _check_timeout(self, timeout)
         return self._rx().poll(timeout)
 
     def recv(
@@ -135,6 +144,8 @@ class InputStream:
         rx = self._receiver
         if rx is None:
             raise StreamError(f"{self.label} is not connected")
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+            _check_timeout(self, timeout)
         index, data, ts = rx.recv(timeout, self.latest if latest is None else latest)
         if self._buffer is not None and isinstance(self._buffer, RingBuffer):
             self._buffer.new_chunk(data, index)

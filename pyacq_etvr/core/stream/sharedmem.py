@@ -158,6 +158,8 @@ class SharedMemReceiver(DataReceiver):
             self._mv, self._h, self._meta, self.ring, self._slots = _views(self.segment, params, spec, None)
             if self._h[MAGIC_] != MAGIC or self._h[LAYOUT_] != LAYOUT:
                 raise StreamError(f"shared memory segment {params['shm_name']!r} is not a pyacq_etvr ring")
+            if self._h[CLOSED] or process_start_time(self._h[WRITER_PID]) != self._h[WRITER_START]:
+                raise StreamClosedError(f"{params.get('name', 'output')}: the writer of this ring is gone")
             self.channel = SubChannel(params["url"])
         except BaseException:
             self._release()
