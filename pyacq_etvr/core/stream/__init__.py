@@ -12,7 +12,7 @@ from .outputstream import DEFAULT_PARAMS, OutputStream
 from .plaindata import PlainDataReceiver, PlainDataSender
 from .ringbuffer import RingBuffer
 from .sharedmem import SharedMemReceiver, SharedMemSender
-from .shm import cleanup_stale_segments
+from .shm import cleanup_stale_segments, segment_owner_pid
 from .transfermode import DataReceiver, DataSender, TransferModeRegistry, transfermodes
 
 transfermodes.register("plaindata", PlainDataSender, PlainDataReceiver)
@@ -35,5 +35,6 @@ __all__ = [
     "TransferModeRegistry",
     "all_transfermodes",
     "cleanup_stale_segments",
+    "segment_owner_pid",
     "transfermodes",
 ]
