@@ -106,17 +106,10 @@ class HaarSurround:
         sh, sw = small.shape
         if sh < 4 or sw < 4:
             return []
+        boxes = _BoxCache(small)
         found: list[tuple[float, int, int, int, float, float]] = []
-        boxes: dict[int, np.ndarray] = {}  # half-size -> box means (shared between radii)
-
-        def box(k: int) -> np.ndarray:
-            b = boxes.get(k)
-            if b is None:
-                b = boxes[k] = cv2.boxFilter(small, cv2.CV_32F, (2 * k + 1, 2 * k + 1), borderType=cv2.BORDER_REPLICATE)
-            return b
-
         for r, ro, factor in self._radii(lo, hi, s):
-            inner, outer = box(r), box(ro)
+            inner, outer = boxes(r), boxes(ro)
             # (ring - inner) - dark_weight * inner: a dark pupil beats the larger, lighter iris disc
             diff = cv2.addWeighted(outer, factor, inner, -(factor + dw), 0.0)
             for _ in range(k if k > 1 else 1):
@@ -128,26 +121,9 @@ class HaarSurround:
                 found.append((val, xx, yy, r, m_in, contrast))
                 if k > 1:  # suppress this peak and look for the next one
                     cv2.circle(diff, (xx, yy), max(2, r + 1), -1e9, -1)
-        # the darkest small disc: where the pupil usually is, whatever surrounds it (lids, lashes)
         radii = self._radii(lo, hi, s)
-        r_dark = radii[min(1, len(radii) - 1)][0]
-        dark_box = box(r_dark)
-        m_dark, _, (dx, dy), _ = cv2.minMaxLoc(dark_box)
-        c = (s - 1) / 2.0
-        ring_dark = float(box(2 * r_dark + 1)[dy, dx])
-        self.darkest = Coarse(ox + dx * s + c, oy + dy * s + c, 1.4 * r_dark * s, m_dark, ring_dark, ring_dark - m_dark)
-        found.sort(key=lambda t: -t[0])
-        out: list[Coarse] = []
-        for _, xx, yy, r, m_in, val in found:
-            x, y = ox + xx * s + c, oy + yy * s + c
-            rad = 1.4 * r * s  # box half-size r ~ 0.7 pupil radius (see _radii)
-            # suppress a weaker candidate at the same place and a similar scale (a pupil inside an iris stays)
-            if any((x - o.x) ** 2 + (y - o.y) ** 2 < (0.8 * max(o.r, rad)) ** 2 and 0.5 < o.r / rad < 2 for o in out):
-                continue
-            out.append(Coarse(x, y, rad, m_in, m_in + val, val))
-            if len(out) >= k:
-                break
-        return out
+        self.darkest = _darkest(boxes, radii[min(1, len(radii) - 1)][0], s, ox, oy)
+        return _distinct(found, k, s, ox, oy)
 
     def nested(self, gray: np.ndarray, outer: Coarse, k: int = 2) -> list[Coarse]:
         """Pupil candidates inside a large dark disc (an iris): local HSF, contrast only, radii 0.15-0.6 R."""
@@ -159,6 +135,49 @@ class HaarSurround:
             return []
         lo = max(self.r_min * min(h, w), 0.15 * outer.r)
         return self.candidates(gray, (x0, y0, x1, y1), k, (lo, 0.6 * outer.r), 0.0, 48)
+
+
+class _BoxCache:
+    """Box means of one small image by half-size, computed once each (radii share sizes)."""
+
+    def __init__(self, small: np.ndarray) -> None:
+        self.small, self.boxes = small, {}
+
+    def __call__(self, k: int) -> np.ndarray:
+        import cv2
+
+        b = self.boxes.get(k)
+        if b is None:
+            b = cv2.boxFilter(self.small, cv2.CV_32F, (2 * k + 1, 2 * k + 1), borderType=cv2.BORDER_REPLICATE)
+            self.boxes[k] = b
+        return b
+
+
+def _darkest(boxes: _BoxCache, r: int, s: int, ox: int, oy: int) -> Coarse:
+    """The darkest small disc: where the pupil usually is, whatever surrounds it (lids, lashes)."""
+    import cv2
+
+    m_dark, _, (dx, dy), _ = cv2.minMaxLoc(boxes(r))
+    c = (s - 1) / 2.0
+    ring = float(boxes(2 * r + 1)[dy, dx])
+    return Coarse(ox + dx * s + c, oy + dy * s + c, 1.4 * r * s, m_dark, ring, ring - m_dark)
+
+
+def _distinct(found: list, k: int, s: int, ox: int, oy: int) -> list[Coarse]:
+    """Strongest first; a weaker peak at the same place and a similar scale is dropped (a pupil inside an
+    iris stays). Coordinates back to full resolution (pixel centres); box half-size r ~ 0.7 pupil radius."""
+    found.sort(key=lambda t: -t[0])
+    out: list[Coarse] = []
+    c = (s - 1) / 2.0
+    for _, xx, yy, r, m_in, val in found:
+        x, y = ox + xx * s + c, oy + yy * s + c
+        rad = 1.4 * r * s
+        if any((x - o.x) ** 2 + (y - o.y) ** 2 < (0.8 * max(o.r, rad)) ** 2 and 0.5 < o.r / rad < 2 for o in out):
+            continue
+        out.append(Coarse(x, y, rad, m_in, m_in + val, val))
+        if len(out) >= k:
+            break
+    return out
 
 
 def refine_blob(gray: np.ndarray, c: Coarse, margin: float = 0.5) -> tuple[float, float, tuple, float] | None:

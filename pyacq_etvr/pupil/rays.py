@@ -75,6 +75,44 @@ class RayCaster:
         import cv2
 
         self.calls += 1
+        sampled = self._sample(gray, cx, cy, r)
+        if sampled is None:
+            return None
+        polar, step, exit_r = sampled
+        inner, ring = self._level_samples(polar, r, step, prior)
+        pupil, surround = _quantile(inner, 0.3), _quantile(ring, 0.5)
+        if surround - pupil < 4:
+            return None
+        level = 0.5 * (pupil + surround)
+        edges = self._edges(polar, level, surround + 0.5 * (255.0 - surround), step, exit_r)
+        if edges is None:
+            return None
+        rows, rad, n_points = edges
+        px, py = rad * self.cos[rows], rad * self.sin[rows]
+        res = self._fit_points(px, py, None if not guided else prior)
+        if res is None:
+            return None
+        q, mask = res
+        ell = conic_to_ellipse(q)
+        if ell is None:
+            return None
+        ex, ey, ew, eh, ang = ell
+        self.debug = (px + cx, py + cy, mask) if self.keep_debug else None
+        if final:  # evidence for the confidence (skipped on intermediate passes)
+            rms = float(np.sqrt(np.mean(sampson(q[None], px[mask], py[mask]) ** 2)))
+            sep = self._separation(polar, q, step, 0.5 * (surround - pupil))
+            inner_std = float(cv2.meanStdDev(np.minimum(inner, level))[1][0, 0])
+        else:
+            rms = sep = inner_std = math.nan
+        n_eff = self.n_rays if exit_r is None else max(8, int(np.count_nonzero(exit_r > 0.9 * r)))
+        ellipse = (ex + cx, ey + cy, ew, eh, ang)
+        return RayFit(ellipse, n_eff, n_points, int(mask.sum()), rms, pupil, surround, inner_std, sep), q
+
+    def _sample(self, gray: np.ndarray, cx: float, cy: float, r: float):
+        """Polar image (rays x samples, float32, glints opened away, smoothed), sample step (px) and the
+        distance to the frame border per ray (None if the rays stay inside the frame)."""
+        import cv2
+
         max_r = max(8.0, 2.6 * r + 4.0)
         n_s = int(min(96, max(24, max_r * 1.5)))
         h, w = gray.shape
@@ -95,21 +133,24 @@ class RayCaster:
         if self.deglint:  # grey opening in polar space: glints (a few rays x samples) vanish, the pupil stays
             polar = cv2.morphologyEx(polar, cv2.MORPH_OPEN, _GLINT_KERNEL)
         polar = cv2.GaussianBlur(polar.astype(np.float32), (5, 3), 0)  # de-noise along rays and across
-        step = max_r / n_s
-        if prior is None:  # levels inside the seed radius and in a ring at 1.2-1.9 of it
+        return polar, max_r / n_s, exit_r
+
+    def _level_samples(
+        self, polar: np.ndarray, r: float, step: float, prior: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Samples for the pupil level (inside) and the surround level (a ring outside)."""
+        n_s = polar.shape[1]
+        if prior is None:  # inside the seed radius and in a ring at 1.2-1.9 of it
             k_in = max(2, int(0.5 * r / step))
             k_out0, k_out1 = min(n_s - 2, int(1.2 * r / step) + 1), min(n_s, int(1.9 * r / step) + 2)
-            inner, ring = polar[:, :k_in], polar[:, k_out0:k_out1]
-        else:  # levels just inside and just outside the prior ellipse, ray by ray
-            t = self._ray_radius(prior) / step
-            inner = polar[self._rows[:, None], _index(t[:, None] * _IN, n_s)]
-            ring = polar[self._rows[:, None], _index(t[:, None] * _OUT, n_s)]
-        pupil = _quantile(inner, 0.3)
-        surround = _quantile(ring, 0.5)
-        if surround - pupil < 4:
-            return None
-        level = 0.5 * (pupil + surround)
-        glint_level = surround + 0.5 * (255.0 - surround)
+            return polar[:, :k_in], polar[:, k_out0:k_out1]
+        t = self._ray_radius(prior) / step  # just inside and just outside the prior ellipse, ray by ray
+        rows = self._rows[:, None]
+        return polar[rows, _index(t[:, None] * _IN, n_s)], polar[rows, _index(t[:, None] * _OUT, n_s)]
+
+    def _edges(self, polar: np.ndarray, level: float, glint_level: float, step: float, exit_r: np.ndarray | None):
+        """(rays, edge radius px, number of edge points) of the rays with a clean first dark-to-bright edge."""
+        n_s = polar.shape[1]
         below = polar < level
         started = np.maximum.accumulate(below, axis=1)
         cross = started & ~below
@@ -122,7 +163,8 @@ class RayCaster:
         ok &= (polar[rows, j] < glint_level) & (polar[rows, j2] < glint_level)
         if exit_r is not None:  # an edge found beyond the frame border is made up by the padding
             ok &= (j + 1) * step < exit_r
-        if ok.sum() < 8:
+        n_points = int(ok.sum())
+        if n_points < 8:
             return None
         rows, j = rows[ok], j[ok]
         if self.edge == "gradient":
@@ -130,42 +172,16 @@ class RayCaster:
         else:
             v0, v1 = polar[rows, j - 1], polar[rows, j]
             rad = (j - 1 + (level - v0) / np.maximum(v1 - v0, 1e-3)) * step
-        px, py = rad * self.cos[rows], rad * self.sin[rows]
-        if prior is None or not guided:
-            res = self.ransac.fit(px, py)
-            if res is None:
-                return None
-            q, mask = res
-        else:
-            mask = sampson(prior[None], px, py)[:, 0] < 1.5 * self.tol
-            if mask.sum() < 5:
-                return None
-            q, mask = refit(prior, mask, px, py, self.tol)
-        ell = conic_to_ellipse(q)
-        if ell is None:
+        return rows, rad, n_points
+
+    def _fit_points(self, px: np.ndarray, py: np.ndarray, prior: np.ndarray | None):
+        """RANSAC conic (no prior) or the refit of the prior's inliers: (conic, inlier mask) or None."""
+        if prior is None:
+            return self.ransac.fit(px, py)
+        mask = sampson(prior[None], px, py)[:, 0] < 1.5 * self.tol
+        if mask.sum() < 5:
             return None
-        ex, ey, ew, eh, ang = ell
-        n_in = int(mask.sum())
-        self.debug = (px + cx, py + cy, mask) if self.keep_debug else None
-        if final:  # evidence for the confidence (skipped on intermediate passes)
-            rms = float(np.sqrt(np.mean(sampson(q[None], px[mask], py[mask]) ** 2)))
-            sep = self._separation(polar, q, step, 0.5 * (surround - pupil))
-            inner_std = float(cv2.meanStdDev(np.minimum(inner, level))[1][0, 0])
-        else:
-            rms = sep = inner_std = math.nan
-        n_eff = self.n_rays if exit_r is None else max(8, int(np.count_nonzero(exit_r > 0.9 * r)))
-        fit = RayFit(
-            (ex + cx, ey + cy, ew, eh, ang),
-            n_eff,
-            int(ok.sum()),
-            n_in,
-            rms,
-            pupil,
-            surround,
-            inner_std,
-            sep,
-        )
-        return fit, q
+        return refit(prior, mask, px, py, self.tol)
 
     def _exit_radius(self, cx: float, cy: float, w: int, h: int) -> np.ndarray:
         """Distance along each ray from (cx, cy) to the frame border (px)."""
