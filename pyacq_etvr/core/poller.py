@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .errors import StreamClosedError, StreamError, StreamTimeout
+from .errors import ConfigError, StreamClosedError, StreamError, StreamTimeout
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ class ThreadPollInput:
     def __init__(
         self, input_stream: Any, timeout: float = 200.0, return_data: bool = True, latest: bool | None = None
     ) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigError(f"ThreadPollInput: timeout must be a number of ms > 0, got {timeout!r}")
+        if not hasattr(input_stream, "recv"):
+            raise ConfigError(f"ThreadPollInput: {input_stream!r} is not an InputStream")
         self.input_stream = input_stream
         self.timeout = float(timeout)
         self.return_data = return_data

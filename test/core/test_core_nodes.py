@@ -220,3 +220,35 @@ def test_poller_latest_mode_delivers_only_the_newest():
     assert poller.timestamp_ns > 0
     inp.close()
     out.close()
+
+
+def test_poller_bad_arguments():
+    with pytest.raises(ConfigError, match="timeout must be a number of ms > 0"):
+        ThreadPollInput(InputStream(), timeout=0)
+    with pytest.raises(ConfigError, match="timeout"):
+        ThreadPollInput(InputStream(), timeout="1s")
+    with pytest.raises(ConfigError, match="not an InputStream"):
+        ThreadPollInput(object())
+
+
+def test_converter_from_sharedmem_to_tcp():
+    """pyacq's documented use: receive from a sharedmem stream and forward over tcp."""
+    buf = np.arange(40 * 2, dtype="float32").reshape(40, 2)
+    dev = _device(buf, chunksize=10, transfermode="sharedmem", buffer_size=100)
+    conv = StreamConverter(name="conv")
+    conv.configure()
+    conv.input.connect(dev.output)
+    conv.output.configure(protocol="tcp")
+    inp = InputStream()
+    inp.connect(conv.output)
+    conv.initialize()
+    conv.start()
+    dev.start()
+    got = [inp.recv(timeout=5000) for _ in range(5)]
+    dev.stop()
+    conv.stop()
+    assert [i for i, _ in got] == [10, 20, 30, 40, 50]
+    np.testing.assert_array_equal(got[4][1], buf[:10])  # the 5th chunk wrapped around the 40-sample buffer
+    inp.close()
+    conv.close()
+    dev.close()
