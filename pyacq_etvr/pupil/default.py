@@ -6,6 +6,7 @@ See :class:`DefaultDetector` for the algorithm, its parameters and its cost.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -102,6 +103,7 @@ class DefaultDetector(Detector):
         self.track, self.track_conf, self.min_conf = track, track_conf, min_confidence
         self.r_min, self.r_max, self.n_cand, self.n_pass = r_min, r_max, n_cand, n_pass
         self.max_seeds, self.n_refine, self.max_fits = max_seeds, n_refine, max_fits
+        self.early_exit = 0.9  # a full search stops at the first seed refined to this confidence
         self.reset()
 
     def reset(self) -> None:
@@ -133,8 +135,8 @@ class DefaultDetector(Detector):
     def _search(self, gray: np.ndarray, best: tuple | None) -> tuple | None:
         """Full search: refine every seed (best confidence wins, early exit at 0.9); with more seeds than
         ``n_refine``, only the best-supported ones after a single probing pass."""
-        seeds = self.seeds(gray)
-        if len(seeds) > self.n_refine:  # probe: keep the seeds whose single pass is best supported
+        seeds = self.iter_seeds(gray) if self.n_refine >= self.max_seeds else self.seeds(gray)
+        if self.n_refine < self.max_seeds:  # probe: keep the seeds whose single pass is best supported
             probes = []
             for seed in seeds:
                 res = self.rays.fit(gray, seed.x, seed.y, seed.r, final=False)
@@ -149,7 +151,7 @@ class DefaultDetector(Detector):
             cand = self._refine(gray, seed.x, seed.y, seed.r)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = cand
-                if cand[0] >= 0.9:
+                if cand[0] >= self.early_exit:
                     break
         return None if best is None else self._inner(gray, best)
 
@@ -168,17 +170,29 @@ class DefaultDetector(Detector):
         return best
 
     def seeds(self, gray: np.ndarray) -> list:
-        """Full-search seeds: HSF candidates (the best one followed by the darkest small disc), each large one
-        (an iris?) followed by pupil candidates inside it."""
-        out = []
+        """Full-search seeds (all of :meth:`iter_seeds`)."""
+        return list(self.iter_seeds(gray))
+
+    def iter_seeds(self, gray: np.ndarray) -> Iterator:
+        """Full-search seeds, lazily: HSF candidates (the best one followed by the darkest small disc), each
+        large one (an iris?) followed by pupil candidates inside it; at most ``max_seeds``."""
+        n = 0
         big = 2.5 * self.r_min * min(gray.shape)
         for i, c in enumerate(self.hsf.candidates(gray, None, self.n_cand)):
-            out.append(c)
+            group = [c]
             if i == 0 and self.hsf.darkest is not None:
-                out.append(self.hsf.darkest)
+                group.append(self.hsf.darkest)
+            for seed in group:
+                yield seed
+                n += 1
+                if n >= self.max_seeds:
+                    return
             if c.r >= big:
-                out.extend(self.hsf.nested(gray, c, 2))
-        return out[: self.max_seeds]
+                for seed in self.hsf.nested(gray, c, 2):  # computed only when the search gets here
+                    yield seed
+                    n += 1
+                    if n >= self.max_seeds:
+                        return
 
     def _refine(
         self, gray: np.ndarray, x: float, y: float, r: float, prior: np.ndarray | None = None
