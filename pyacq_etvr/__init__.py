@@ -31,6 +31,13 @@ _EXPORTS: dict[str, str] = {
     "StreamMonitor": "pyacq_etvr.core.tools",
     "NumpyDeviceBuffer": "pyacq_etvr.devices",
     "NoiseGenerator": "pyacq_etvr.devices",
+    # viewers (Qt is imported only when one of these is used)
+    "ImageViewer": "pyacq_etvr.viewers.imageviewer",
+    "QOscilloscope": "pyacq_etvr.viewers.oscilloscope",
+    "GazeViewer": "pyacq_etvr.viewers.gaze",
+    # eye-tracking nodes (OpenCV / python-osc load on use)
+    "Camera": "pyacq_etvr.nodes.camera.node",
+    "PupilDetector": "pyacq_etvr.nodes.pupil",
     # process management
     "create_manager": "pyacq_etvr.core.manager",
     "Manager": "pyacq_etvr.core.manager",

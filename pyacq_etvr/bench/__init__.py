@@ -13,4 +13,5 @@ BENCHMARKS: dict[str, str] = {
     "camera": "synthetic camera rendering and MJPEG decoding vs bare cv2.imdecode",
     "pupil": "pupil detector accuracy and speed on a labelled folder",
     "pipeline": "two synthetic eyes to OSC: end-to-end latency and drops",
+    "viewers": "Qt viewers: oscilloscope/image repaint cost and Qt poller latency vs plain pyqtgraph / core poller",
 }

@@ -25,6 +25,23 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "StreamMonitor": "pyacq_etvr.core.tools",
     "StreamConverter": "pyacq_etvr.core.tools",
     "ChannelSplitter": "pyacq_etvr.core.tools",
+    # eye-tracking nodes
+    "Camera": "pyacq_etvr.nodes.camera.node",
+    "PupilDetector": "pyacq_etvr.nodes.pupil",
+    "OneEuroFilter": "pyacq_etvr.nodes.filters.nodes",
+    "MovingAverageFilter": "pyacq_etvr.nodes.filters.nodes",
+    "OutlierFilter": "pyacq_etvr.nodes.filters.nodes",
+    "BlinkHoldFilter": "pyacq_etvr.nodes.filters.nodes",
+    "FilterChain": "pyacq_etvr.nodes.filters.nodes",
+    "Calibration": "pyacq_etvr.nodes.calibration",
+    "EyeMerge": "pyacq_etvr.nodes.merge",
+    "OscSender": "pyacq_etvr.nodes.osc",
+    "RawRecorder": "pyacq_etvr.nodes.recorder",
+    "ReplaySource": "pyacq_etvr.nodes.recorder",
+    # Qt viewers (need a QApplication: create them in a qt=True NodeGroup)
+    "ImageViewer": "pyacq_etvr.viewers.imageviewer",
+    "QOscilloscope": "pyacq_etvr.viewers.oscilloscope",
+    "GazeViewer": "pyacq_etvr.viewers.gaze",
 }
 
 
