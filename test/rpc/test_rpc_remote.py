@@ -412,3 +412,27 @@ def test_client_and_server_bad_arguments():
         other.close()
         srv.close()
     assert RPCServer.get_server() is None
+
+
+def test_dead_marks_do_not_poison_a_new_server_at_the_same_address():
+    from pyacq_etvr.core.rpc.client import mark_dead
+
+    srv = start_background_server(default=False)
+    old = new = None
+    try:
+        old = RPCClient.get_client(srv.address)
+        assert old.ping() == "pong"
+        mark_dead(srv.address, "pretend the process died")
+        with pytest.raises(DeadProcessError, match="pretend"):
+            old.ping()
+        assert RPCClient.get_client(srv.address) is old  # known dead for < 1 s: fail fast
+        # a client made afterwards (e.g. for a new process that reuses the port) is not affected
+        new = RPCClient(srv.address)
+        assert new.ping() == "pong"
+        assert RPCClient.get_client(srv.address) is new
+    finally:
+        for c in (old, new):
+            if c is not None:
+                c.close()
+        srv.close()
+        srv._thread.join(5)

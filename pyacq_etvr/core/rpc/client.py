@@ -59,17 +59,19 @@ class _Pending:
         self.exc, self._done = exc, True
 
 
-def mark_dead(address: str, reason: str = "the process died") -> None:
+def mark_dead(address: str, reason: str = "the process died", before: float | None = None) -> None:
     """Record (process-wide) that the server at ``address`` is gone: calls to it fail at once.
 
-    Pending calls of every client of this process to that address fail with DeadProcessError the next
-    time their thread processes its client.
+    Every client of this process connected to ``address`` (created before the monotonic time ``before``,
+    default now) fails its pending and future calls with DeadProcessError. Clients created later are not
+    affected: ports are reused, and a new server may listen at the same address.
     """
+    before = time.monotonic() if before is None else before
     with _registry_lock:
         _dead[address] = reason
-        clients = [c for (_, addr), c in _clients.items() if addr == address]
+        clients = [c for (_, addr), c in _clients.items() if addr == address and c._created <= before]
     for c in clients:
-        c._dead_reason = reason
+        c._dead_reason, c._dead_since = reason, time.monotonic()
 
 
 def is_dead(address: str) -> bool:
@@ -103,6 +105,8 @@ class RPCClient:
         self._futures: dict[int, Future] = {}
         self._next_id = 0
         self._pending_deletes: list[tuple[int, int]] = []
+        self._created = time.monotonic()
+        self._dead_since: float | None = None
         self._dead_reason: str | None = None
         self._refused = False
         self._connected = False
@@ -124,7 +128,9 @@ class RPCClient:
         self._socket = sock
         self._pollers: dict[Any, zmq.Poller] = {}
         with _registry_lock:
-            _clients.setdefault((self.thread_id, address), self)
+            old = _clients.get((self.thread_id, address))
+            if old is None or old.closed or old._dead_reason is not None:
+                _clients[(self.thread_id, address)] = self  # the newest live client serves get_client
 
     # --- registry ------------------------------------------------------------------------------------
     @staticmethod
@@ -133,7 +139,10 @@ class RPCClient:
         key = (threading.get_ident(), address)
         client = _clients.get(key)
         if client is not None and not client.closed:
-            return client
+            if (client._dead_reason is None and not client._refused) or client._dead_recently():
+                return client  # alive, or known dead for < 1 s: calls fail at once
+            # its server is gone: a new server may have bound the same address since (ports are reused)
+            client.close()
         from pyacq_etvr.core.rpc.server import RPCServer
 
         server = RPCServer.get_server()
@@ -339,7 +348,7 @@ class RPCClient:
             logger.warning("RPC client for %s: undecodable reply dropped: %s", self.address, exc)
             return
         if action == "disconnect":
-            self._dead_reason = "the server closed"
+            self._dead_reason, self._dead_since = "the server closed", time.monotonic()
             self._fail_all()
             return
         fut = self._futures.pop(msg.get("req_id"), None)
@@ -367,21 +376,27 @@ class RPCClient:
             if event in (zmq.EVENT_CONNECTED, zmq.EVENT_HANDSHAKE_SUCCEEDED):
                 self._connected = True
                 if not self.closed:  # a server (back) at this address: a stale dead mark no longer holds
-                    self._dead_reason = None
+                    self._dead_reason = self._dead_since = None
                     _dead.pop(self.address, None)
             elif self._refused:
                 continue  # the server refused our keys: a disconnection says nothing about its health
             elif event == zmq.EVENT_DISCONNECTED or (event == zmq.EVENT_CONNECT_RETRIED and not self._connected):
                 self._connected = False
                 reason = "connection refused" if event == zmq.EVENT_CONNECT_RETRIED else "connection lost"
-                mark_dead(self.address, f"{reason} (process dead?)")
+                self._dead_reason = f"{reason} (process dead?)"  # this connection only: see mark_dead
+                self._dead_since = time.monotonic()
                 self._fail_all()
             if event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
                 self._refused = True
+                self._dead_since = time.monotonic()
                 self._fail_all(self._refusal())
 
     def _refusal(self) -> SecurityError:
         return SecurityError(f"RPC server {self.address} refused our credentials (CURVE keys not authorised?)")
+
+    def _dead_recently(self, window: float = 1.0) -> bool:
+        since = self._dead_since
+        return since is not None and time.monotonic() - since < window
 
     def _check_alive(self, read_monitor: bool = False) -> None:
         """Raise if the server is known to be gone (``read_monitor``: read pending connection events first).

@@ -196,7 +196,8 @@ class ProcessSpawner:
 
     def _wait_exit(self) -> None:
         rc = self.proc.wait()
-        mark_dead(self.address, f"process {self.name!r} (pid {self.pid}) exited with code {rc}")
+        exit_time = time.monotonic()
+        mark_dead(self.address, f"process {self.name!r} (pid {self.pid}) exited with code {rc}", before=exit_time)
         self._exited.set()
         if rc != 0 and not getattr(self, "_stopping", False):
             logger.warning("process %r (pid %d) died with exit code %s", self.name, self.pid, rc)
