@@ -252,7 +252,7 @@ class Manager:
         return f"<Manager {self.name!r}: {len(self._nodegroups)} NodeGroups, {len(self._hosts)} remote hosts>"
 
 
-_spawned: list[Any] = []
+_spawned: dict[int, tuple[Any, Any]] = {}  # id(manager proxy) -> (proxy, ProcessSpawner), rpc mode
 
 
 def _setup_logging() -> str:
@@ -299,13 +299,27 @@ def create_manager(mode: str = "rpc", auto_close_at_exit: bool = True) -> Any:
     except BaseException:
         proc.kill()
         raise
-    _spawned.append((man, proc))
+    _spawned[id(man)] = (man, proc)
     if auto_close_at_exit:
         atexit.register(_close_remote_manager, man, proc)
     return man
 
 
+def shutdown_manager(man: Any, timeout: float = 10.0) -> None:
+    """Close ``man`` and, in rpc mode, wait until its process exited (killed after ``timeout`` s).
+
+    ``man.close()`` alone returns before the Manager's process is gone; use this when the caller needs every
+    process reaped (tests, scripts that continue).
+    """
+    entry = _spawned.pop(id(man), None)
+    if entry is None:
+        man.close()
+        return
+    _close_remote_manager(entry[0], entry[1], timeout)
+
+
 def _close_remote_manager(man: Any, proc: Any, timeout: float = 10.0) -> None:
+    _spawned.pop(id(man), None)
     if not proc.is_alive():
         proc.wait(1)
         return

@@ -23,7 +23,7 @@ node.initialize()
 node.start()
 pids = [man._rpc_addr, [s["pid"] for s in man.list_nodegroups(status=True)]]
 from pyacq_etvr.core.manager import _spawned
-pids.append(_spawned[0][1].pid)
+pids.append(next(iter(_spawned.values()))[1].pid)
 print(json.dumps(pids), flush=True)
 if sys.argv[1] == "hang":
     time.sleep(60)

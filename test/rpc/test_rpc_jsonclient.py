@@ -67,7 +67,7 @@ class JsonClient:
 @pytest.mark.timeout(60)
 def test_seed_custom_json_client_drives_the_manager():
     from pyacq_etvr.core import create_manager
-    from pyacq_etvr.core.manager import _close_remote_manager, _spawned
+    from pyacq_etvr.core.manager import shutdown_manager
 
     manager_proxy = create_manager("rpc")
     address = manager_proxy._rpc_addr
@@ -100,7 +100,4 @@ def test_seed_custom_json_client_drives_the_manager():
     finally:
         for c in clients:
             c.close()
-        for m, proc in list(_spawned):
-            if m is manager_proxy:
-                _close_remote_manager(m, proc)
-                _spawned.remove((m, proc))
+        shutdown_manager(manager_proxy)

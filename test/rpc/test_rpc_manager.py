@@ -11,18 +11,10 @@ import pytest
 
 import pyacq_etvr as pyacq
 from pyacq_etvr.core.errors import ConfigError, DeadProcessError
-from pyacq_etvr.core.manager import Manager, _close_remote_manager, _spawned
+from pyacq_etvr.core.manager import Manager, shutdown_manager
 from pyacq_etvr.core.rpc import RemoteCallException, RPCClient
 from pyacq_etvr.core.rpc.proxy import ObjectProxy
 from pyacq_etvr.testing import wait_until
-
-
-def _close(man):
-    """Close an rpc-mode manager and reap its process."""
-    for m, proc in list(_spawned):
-        if m is man:
-            _close_remote_manager(m, proc)
-            _spawned.remove((m, proc))
 
 
 @pytest.mark.timeout(60)
@@ -77,7 +69,7 @@ def test_stream_between_processes_then_sigkill_is_detected():
             mon.stats()
         assert [s["alive"] for s in man.list_nodegroups(status=True)] == [False, False]
     finally:
-        _close(man)
+        shutdown_manager(man)
 
 
 def test_local_manager_nodes_and_bad_inputs():

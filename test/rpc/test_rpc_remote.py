@@ -436,3 +436,12 @@ def test_dead_marks_do_not_poison_a_new_server_at_the_same_address():
                 c.close()
         srv.close()
         srv._thread.join(5)
+
+
+def test_proxies_compare_locally():
+    a = ObjectProxy("tcp://127.0.0.1:1", 10, 1, "", ("x",))
+    b = ObjectProxy("tcp://127.0.0.1:1", 10, 2, "", ("x",))  # another reference to the same object
+    c = ObjectProxy("tcp://127.0.0.1:2", 10, 1, "", ("x",))
+    assert a == b and not (a != b) and hash(a) == hash(b)
+    assert a != c and [c, a].index(b) == 1  # no network involved (nothing listens there)
+    assert len({a, b, c}) == 2

@@ -41,9 +41,10 @@ class ObjectProxy:
     Defaults per proxy come from :meth:`_set_proxy_options`.
 
     A proxy may be used from any thread (each thread gets its own :class:`RPCClient`) and passed to other
-    processes, where it still refers to the same object. ``repr()`` and ``hash()`` are local. Two proxies
-    compare equal locally when they reference the same remote object and attributes; other comparisons are
-    forwarded. Calls into a process that died raise :class:`~pyacq_etvr.core.errors.DeadProcessError`.
+    processes, where it still refers to the same object. ``repr()`` and ``hash()`` are local, and so is
+    ``proxy == proxy`` (equal when both reference the same remote object and attributes); comparing with a
+    non-proxy and the other operators are forwarded. Calls into a process that died raise
+    :class:`~pyacq_etvr.core.errors.DeadProcessError`.
     """
 
     __slots__ = ("_rpc_addr", "_obj_id", "_ref_id", "_type_str", "_attributes", "_proxy_options", "_cache", "_wire")
@@ -207,17 +208,17 @@ class ObjectProxy:
         return hash((self._rpc_addr, self._obj_id, self._attributes))
 
     def __eq__(self, other: Any) -> Any:
-        if isinstance(other, ObjectProxy) and (
-            (self._rpc_addr, self._obj_id, self._attributes) == (other._rpc_addr, other._obj_id, other._attributes)
-        ):
-            return True
+        if isinstance(other, ObjectProxy):  # references compare locally: containers of proxies need no network
+            return (self._rpc_addr, self._obj_id, self._attributes) == (
+                other._rpc_addr,
+                other._obj_id,
+                other._attributes,
+            )
         return self._special("__eq__")(other)
 
     def __ne__(self, other: Any) -> Any:
-        if isinstance(other, ObjectProxy) and (
-            (self._rpc_addr, self._obj_id, self._attributes) == (other._rpc_addr, other._obj_id, other._attributes)
-        ):
-            return False
+        if isinstance(other, ObjectProxy):
+            return not self.__eq__(other)
         return self._special("__ne__")(other)
 
     def __bool__(self) -> bool:
