@@ -17,7 +17,8 @@ class Host:
     One Host runs on each machine a Manager uses: the Manager's own process holds the default Host, other
     machines run ``pyacq-etvr-host ADDRESS`` (``tools/host_server.py``), which publishes a Host as ``'host'``.
 
-    ``child_address`` is the address NodeGroup servers bind (default loopback, random port; the host
+    ``poll_procs`` is accepted for pyacq compatibility: processes are always watched (see below), so there
+    is nothing to poll. ``child_address`` is the address NodeGroup servers bind (default loopback, random port; the host
     server uses its own interface). ``insecure`` lets them bind a public address without CURVE keys.
 
     Watching: every NodeGroup process has a reaper thread (see
