@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from pyacq_etvr.core.errors import RPCProtocolError
+from pyacq_etvr.core.rpc.proxy import ObjectProxy
 
 if TYPE_CHECKING:
     from pyacq_etvr.core.rpc.server import RPCServer
@@ -156,8 +157,6 @@ class Serializer:
 
     def encode(self, obj: Any, auto_proxy: bool) -> Any:
         """Convert a non-native object into a tagged dict (or a native value)."""
-        from pyacq_etvr.core.rpc.proxy import ObjectProxy
-
         if isinstance(obj, ObjectProxy):
             return obj._wire_dict()
         np = _numpy_loaded()
@@ -235,6 +234,8 @@ class Serializer:
         if tname is None:
             return dct
         try:
+            if tname == "proxy":  # the most frequent tag (every call carries one)
+                return self._decode_proxy(dct)
             if tname == "tuple":
                 return tuple(dct["data"])
             if tname == "ndarray":
@@ -259,14 +260,15 @@ class Serializer:
         raise RPCProtocolError(f"unknown type tag {tname!r:.40}")
 
     def _decode_proxy(self, dct: dict) -> Any:
-        from pyacq_etvr.core.rpc.proxy import ObjectProxy
-
         addr, obj_id, ref_id = dct["rpc_addr"], dct["obj_id"], dct["ref_id"]
         attrs = dct.get("attributes") or ()
-        if not isinstance(addr, str) or not isinstance(obj_id, int) or not isinstance(ref_id, int):
+        if type(addr) is not str or type(obj_id) is not int or type(ref_id) is not int:
             raise RPCProtocolError("malformed proxy reference")
-        if not isinstance(attrs, (list, tuple)) or not all(isinstance(a, str) for a in attrs):
+        if type(attrs) is not list and type(attrs) is not tuple:
             raise RPCProtocolError("malformed proxy attributes")
+        for a in attrs:
+            if type(a) is not str:
+                raise RPCProtocolError("malformed proxy attributes")
         server = self.server
         if server is not None and addr == server.address:
             return server.unwrap_ref(obj_id, ref_id, attrs)
