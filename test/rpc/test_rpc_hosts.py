@@ -41,10 +41,11 @@ def start_host_server(*args: str, timeout: float = 20.0) -> tuple[subprocess.Pop
 def stop_host_server(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.communicate(timeout=5)
+        _, err = proc.communicate(timeout=5)
+    proc.captured_err = err
     return proc.returncode
 
 
@@ -133,3 +134,33 @@ def _state(pid: int) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+@pytest.mark.timeout(60)
+def test_curve_host_server_serves_authorised_manager_only(tmp_path):
+    from pyacq_etvr.core.errors import SecurityError
+    from pyacq_etvr.core.rpc import RPCClient, auth
+
+    keys = str(tmp_path / "keys")
+    assert host_main(["--generate-keys", keys]) == 0
+    h, addr = start_host_server("tcp://127.0.0.1:*", "--keys", keys)
+    try:
+        # without the deployment keys: refused at the handshake, nothing runs
+        intruder = RPCClient(addr)
+        with pytest.raises(SecurityError):
+            intruder.send("get_item", {"name": "host"}, timeout=5)
+        intruder.close()
+        auth.use_keys_dir(keys)
+        try:
+            client = RPCClient(addr)
+            host = client.send("get_item", {"name": "host"}, timeout=10)
+            ng = host.create_nodegroup("secured", qt=False)
+            assert "StreamMonitor" in ng.list_node_types()  # the NodeGroup process serves CURVE clients too
+            assert host.close_nodegroup("secured") == 0
+            client.close()
+        finally:
+            auth.use_keys_dir(None)
+            auth.stop_authenticators()
+    finally:
+        assert stop_host_server(h) == 0
+    assert "refused" in h.captured_err  # the host logged the refused attempt

@@ -110,6 +110,7 @@ class RPCClient:
         self._dead_reason: str | None = None
         self._refused = False
         self._connected = False
+        self._handshaken = False
         ctx = zmq.Context.instance()
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, f"{os.getpid()}-{self.thread_id}-{next(_ids)}".encode())
@@ -373,26 +374,32 @@ class RPCClient:
             except zmq.ZMQError:
                 return
             event = evt["event"]
-            if event in (zmq.EVENT_CONNECTED, zmq.EVENT_HANDSHAKE_SUCCEEDED):
+            if event == zmq.EVENT_CONNECTED:
                 self._connected = True
+            elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._connected = self._handshaken = True
                 if not self.closed:  # a server (back) at this address: a stale dead mark no longer holds
                     self._dead_reason = self._dead_since = None
                     _dead.pop(self.address, None)
             elif self._refused:
                 continue  # the server refused our keys: a disconnection says nothing about its health
+            elif event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL) or (
+                event == zmq.EVENT_DISCONNECTED and self._connected and not self._handshaken
+            ):  # rejected during the handshake: wrong or missing CURVE keys
+                self._refused = True
+                self._dead_since = time.monotonic()
+                self._fail_all(self._refusal())
             elif event == zmq.EVENT_DISCONNECTED or (event == zmq.EVENT_CONNECT_RETRIED and not self._connected):
-                self._connected = False
+                self._connected = self._handshaken = False
                 reason = "connection refused" if event == zmq.EVENT_CONNECT_RETRIED else "connection lost"
                 self._dead_reason = f"{reason} (process dead?)"  # this connection only: see mark_dead
                 self._dead_since = time.monotonic()
                 self._fail_all()
-            if event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
-                self._refused = True
-                self._dead_since = time.monotonic()
-                self._fail_all(self._refusal())
 
     def _refusal(self) -> SecurityError:
-        return SecurityError(f"RPC server {self.address} refused our credentials (CURVE keys not authorised?)")
+        return SecurityError(
+            f"RPC server {self.address} refused our credentials (CURVE keys missing or not authorised?)"
+        )
 
     def _dead_recently(self, window: float = 1.0) -> bool:
         since = self._dead_since
