@@ -24,10 +24,14 @@ class DefaultDetector(Detector):
 
     1. **Track.** While tracking (last confidence >= ``track_conf``), the previous ellipse guides one ray
        pass from its centre: its inliers are refitted (no RANSAC); a second guided pass only if the centre
-       moved more than 0.3 px. A result below ``track_conf`` triggers a full search (the better is kept).
+       moved more than 0.3 px. A result below ``track_conf`` triggers a full search (the better is kept), so a
+       track is never kept over a better target found by the search.
     2. **Full search seeds.** Multi-radius HSF on a downscaled frame (:class:`~.hsf.HaarSurround`, ``n_cand``
        peaks ranked by ``ring - inner - 0.75 inner``), the darkest small disc, and for every iris-sized
-       candidate the darker discs inside it (``max_seeds`` in all).
+       candidate the darker discs inside it (``max_seeds`` in all). Work budget per frame (ray passes, the
+       tracking ones included): ``max_fits``, or ``lost_fits`` when the previous frame found no pupil (a
+       blink or a closed eye searches every frame: cheaply, the first seed then seeds rotating over
+       consecutive lost frames, so a pupil coming back is found within a few frames).
     3. **Edges.** From a seed, ``n_rays`` rays (``cv2.warpPolar`` on a crop where a grey opening has erased
        glints) give the pupil level (inside) and surround level (a ring outside, or just outside the previous
        ellipse); each ray's edge is the steepest rise near its first crossing of the midpoint (sub-sample
@@ -37,7 +41,12 @@ class DefaultDetector(Detector):
     5. **Inner check.** If the best ellipse is iris-sized, a darker disc inside it wins when it is a
        confident pupil (the pupil of a dark iris, outlined by mistake).
     6. **Confidence** (:mod:`.confidence`): calibrated map of the ray support, fit residual, aspect, flatness
-       inside and dark/bright separation along the outline. Below ``min_confidence``: ``found=False``.
+       inside and dark/bright separation along the outline. Below ``min_confidence``: ``found=False``; after a
+       frame with no pupil, below ``acquire_conf`` (0.5; hysteresis: junk in a blink stays unreported).
+       **Slit rejection** (blinks): a fit below ``slit_conf`` (0.6) that is much flatter than the last
+       confident pupil (aspect < 0.6 x its aspect, within 30 frames) or, with no recent confident pupil,
+       flat (aspect < 0.6) with ends that do not separate dark from bright (``RayFit.end_separation`` < 0.75:
+       a lash line or lid slit goes on past the ends) is the closing eye: ``found=False``, openness 0.
     7. **Openness**: share of the pupil outline seen (relative to a running baseline of confident frames),
        scaled by the confidence (0 at 0.4, full at 0.8); 0 when nothing is found (closed eye).
 
@@ -45,12 +54,14 @@ class DefaultDetector(Detector):
     image side), ``n_rays`` 64, ``tol`` 1.0 px, ``n_hyp`` 48 (RANSAC hypotheses per pass), ``track`` True,
     ``track_conf`` 0.5, ``min_confidence`` 0.3, ``n_cand`` 6, ``n_pass`` 2, ``max_seeds`` 8, ``n_refine`` 8
     (seeds refined in full; fewer = probe all with one pass and refine the best-supported: faster, less
-    accurate), ``max_fits`` 12 (ray passes a full search may spend before it stops trying seeds; bounds the
-    worst case), ``edge`` "gradient" (or "midpoint": the crossing itself), ``seed`` 0
-    (RANSAC sample tables).
+    accurate), ``max_fits`` 18 (ray passes a frame may spend: no seed is started that could exceed it),
+    ``lost_fits`` 9 (the same after a frame with no pupil), ``edge`` "gradient" (or "midpoint": the crossing
+    itself), ``seed`` 0 (RANSAC sample tables).
 
-    Cost on a 240x240 frame, one core: ~0.3 ms tracked (two ray passes, no RANSAC); a full search costs
-    ~0.3 ms per seed refined (up to ``max_seeds``), i.e. 1-3 ms, and happens after a lost track or blink.
+    Cost on a 240x240 frame, one core: ~0.3 ms tracked (one or two ray passes, no RANSAC); a ray pass costs
+    ~0.25-0.4 ms and the HSF seeds ~0.3 ms, so a full search after a lost track costs up to ~6 ms
+    (``max_fits`` 18; typically 1.5-3 ms, early exit at confidence 0.9) and a search while the eye stays
+    closed up to ~3 ms (``lost_fits`` 9).
     """
 
     name = "default"
@@ -69,7 +80,8 @@ class DefaultDetector(Detector):
         n_pass: int = 2,
         max_seeds: int = 8,
         n_refine: int = 8,
-        max_fits: int = 12,
+        max_fits: int = 18,
+        lost_fits: int = 9,
         edge: str = "gradient",
         seed: int = 0,
     ) -> None:
@@ -91,6 +103,7 @@ class DefaultDetector(Detector):
             "max_seeds": check_param("max_seeds", max_seeds, 1, 100, int),
             "n_refine": check_param("n_refine", n_refine, 1, 100, int),
             "max_fits": check_param("max_fits", max_fits, 1, 1000, int),
+            "lost_fits": check_param("lost_fits", lost_fits, 1, 1000, int),
             "edge": edge,
             "seed": check_param("seed", seed, 0, 2**32 - 1, int),
         }
@@ -102,14 +115,22 @@ class DefaultDetector(Detector):
         self.rays = RayCaster(n_rays, tol, n_hyp, seed, edge)
         self.track, self.track_conf, self.min_conf = track, track_conf, min_confidence
         self.r_min, self.r_max, self.n_cand, self.n_pass = r_min, r_max, n_cand, n_pass
-        self.max_seeds, self.n_refine, self.max_fits = max_seeds, n_refine, max_fits
+        self.max_seeds, self.n_refine, self.max_fits, self.lost_fits = max_seeds, n_refine, max_fits, lost_fits
         self.early_exit = 0.9  # a full search stops at the first seed refined to this confidence
+        self.acquire_conf = 0.5  # confidence needed to report a pupil after a frame with none (blinks)
+        self.slit_conf = 0.6  # below this confidence, a flattened fit is taken for a closing eye (see _slit)
         self.reset()
 
     def reset(self) -> None:
         """Forget the tracked pupil and the openness baseline."""
         self._last: tuple[float, float, float, np.ndarray] | None = None  # x, y, radius, conic
         self._support_base = 0.9
+        self._budget = 0
+        self._lost = False  # the previous frame found no pupil (next search: lost_fits budget)
+        self._aspect, self._age = 1.0, 1 << 30  # aspect of the last confident pupil, frames since
+        self._offset = 0  # seeds skipped (after the first) by the next search: rotation over lost frames
+        self._tried = 0  # seeds the last search refined
+        self._exhausted = False  # the last search stopped on its budget
         self.last_features: np.ndarray | None = None
 
     def _detect(self, gray: np.ndarray) -> PupilResult:
@@ -120,15 +141,24 @@ class DefaultDetector(Detector):
             self._last = None
             return PupilResult.not_found(openness=None)
         best = None
+        self._age += 1
+        # ray passes this frame may spend: the full budget, or a smaller one when the previous frame found no
+        # pupil (a blink, a closed eye: seeds rotate over consecutive lost frames until the pupil is back)
+        self._budget = self.rays.calls + (self.lost_fits if self._lost else self.max_fits)
         if self.track and self._last is not None:
             best = self._refine(gray, *self._last)
         if best is None or best[0] < self.track_conf:
             best = self._search(gray, best)
-        if best is None or best[0] < self.min_conf:
+        floor = self.acquire_conf if self._lost else self.min_conf  # hysteresis: re-acquiring needs more
+        lost = self._lost = best is None or best[0] < floor or self._slit(best)
+        self._offset = self._offset + self._tried if lost and self._exhausted else 0
+        if lost:
             self._last = None
             return PupilResult.not_found(openness=0.0)
         conf, fit, q = best
         ex, ey, ew, eh, ang = fit.ellipse
+        if conf >= 0.8:  # the shape of the last confident pupil (see _slit)
+            self._aspect, self._age = min(ew, eh) / max(ew, eh, 1e-6), 0
         self._last = (ex, ey, 0.25 * (ew + eh), q) if conf >= self.track_conf and q is not None else None
         return PupilResult(True, ex, ey, conf, fit.ellipse, self._openness(fit, conf))
 
@@ -144,10 +174,16 @@ class DefaultDetector(Detector):
                     probes.append((res[0].n_inliers / res[0].n_rays, seed))
             probes.sort(key=lambda t: -t[0])
             seeds = [seed for _, seed in probes[: self.n_refine]]
-        budget = self.rays.calls + self.max_fits
+        elif self._offset:  # the eye stayed lost: the first seed, then those the last searches did not reach
+            seeds = list(seeds)
+            k = 1 + self._offset % max(1, len(seeds) - 1)
+            seeds = seeds[:1] + seeds[k:] + seeds[1:k]
+        self._tried, self._exhausted = 0, False
         for seed in seeds:
-            if self.rays.calls >= budget:  # bounded worst case (blinks search every frame)
+            if self.rays.calls + self.n_pass + 1 > self._budget:  # bounded worst case (blinks search every frame)
+                self._exhausted = True
                 break
+            self._tried += 1
             cand = self._refine(gray, seed.x, seed.y, seed.r)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = cand
@@ -159,7 +195,7 @@ class DefaultDetector(Detector):
         """If the best fit is large, look for a darker disc inside it (the pupil inside an iris we outlined)."""
         ex, ey, ew, eh, _ = best[1].ellipse
         r_out = 0.25 * (ew + eh)
-        if r_out < 2.5 * self.r_min * min(gray.shape):
+        if r_out < 2.5 * self.r_min * min(gray.shape) or self.rays.calls + self.n_pass + 1 > self._budget:
             return best
         inner = self._refine(gray, ex, ey, 0.4 * r_out)
         if inner is None or inner[0] < 0.5:
@@ -229,6 +265,20 @@ class DefaultDetector(Detector):
         sx, sy, _, _, _ = second.ellipse
         self.last_features = features(second)
         return confidence(self.last_features), second, shift_conic(q2, sx - x, sy - y)
+
+    def _slit(self, best: tuple) -> bool:
+        """An unsure fit much flatter than the last confident pupil (within ~30 frames), or, with no recent
+        confident pupil, an unsure flat fit whose ends do not separate dark from bright (the dark line goes
+        on beyond them): the slit or lash line of a closing eye, not a pupil. A pupil seen at an angle
+        flattens gradually and ends in brighter iris."""
+        fit = best[1]
+        if best[0] >= self.slit_conf:
+            return False
+        _, _, ew, eh, _ = fit.ellipse
+        aspect = min(ew, eh) / max(ew, eh, 1e-6)
+        if self._age <= 30:
+            return aspect < 0.6 * self._aspect
+        return aspect < 0.6 and fit.end_separation < 0.75
 
     def _plausible(self, fit: RayFit, w: int, h: int, short: int) -> bool:
         """Centre inside the frame and the ellipse not smaller than a pupil can be."""

@@ -31,6 +31,7 @@ class RayFit:
     surround: float  # surround grey level
     inner_std: float  # spread of the grey levels inside the pupil (glints clipped), grey levels
     separation: float  # share of rays where the ellipse separates dark inside from bright outside
+    end_separation: float = math.nan  # the same on the rays nearest the major axis (the ends of the ellipse)
 
 
 class RayCaster:
@@ -100,13 +101,14 @@ class RayCaster:
         self.debug = (px + cx, py + cy, mask) if self.keep_debug else None
         if final:  # evidence for the confidence (skipped on intermediate passes)
             rms = float(np.sqrt(np.mean(sampson(q[None], px[mask], py[mask]) ** 2)))
-            sep = self._separation(polar, q, step, 0.5 * (surround - pupil))
+            sep, end_sep = self._separation(polar, q, step, 0.5 * (surround - pupil))
             inner_std = float(cv2.meanStdDev(np.minimum(inner, level))[1][0, 0])
         else:
-            rms = sep = inner_std = math.nan
+            rms = sep = end_sep = inner_std = math.nan
         n_eff = self.n_rays if exit_r is None else max(8, int(np.count_nonzero(exit_r > 0.9 * r)))
         ellipse = (ex + cx, ey + cy, ew, eh, ang)
-        return RayFit(ellipse, n_eff, n_points, int(mask.sum()), rms, pupil, surround, inner_std, sep), q
+        fit = RayFit(ellipse, n_eff, n_points, int(mask.sum()), rms, pupil, surround, inner_std, sep, end_sep)
+        return fit, q
 
     def _sample(self, gray: np.ndarray, cx: float, cy: float, r: float):
         """Polar image (rays x samples, float32, glints opened away, smoothed), sample step (px) and the
@@ -203,9 +205,11 @@ class RayCaster:
         t = (-qb + np.sqrt(np.maximum(disc, 0.0))) / (2 * np.where(qa > 1e-12, qa, 1e-12))
         return np.where(qa > 1e-12, t, 1e6)
 
-    def _separation(self, polar: np.ndarray, q: np.ndarray, step: float, half: float) -> float:
+    def _separation(self, polar: np.ndarray, q: np.ndarray, step: float, half: float) -> tuple[float, float]:
         """Share of rays along which the fitted ellipse separates dark (at 0.7 of its radius) from bright
-        (at 1.3): a right pupil outline does so all around, one that leaked onto lashes or a lid does not."""
+        (at 1.3): a right pupil outline does so all around, one that leaked onto lashes or a lid does not.
+        Second value: the same share on the eighth of the rays nearest the major axis, where a dark line (the
+        lash line or slit of a closing eye) goes on beyond the ends of a flat fit but a pupil does not."""
         t = self._ray_radius(q)
         n_s = polar.shape[1]
         i_in = _index(0.7 * t / step, n_s)
@@ -213,7 +217,9 @@ class RayCaster:
         i_out = _index(1.3 * t / step, n_s)
         rows = self._rows
         good = valid & (polar[rows, i_out] - polar[rows, i_in] > half)
-        return float(good.mean())
+        k = max(2, rows.size // 8)
+        ends = np.argpartition(t, rows.size - k)[rows.size - k :]
+        return float(good.mean()), float(good[ends].mean())
 
 
 _GLINT_KERNEL = np.ones((5, 5), np.uint8)  # 5 rays x 5 samples

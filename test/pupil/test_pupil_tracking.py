@@ -1,0 +1,96 @@
+"""``default`` over sequences: tracking follows jumps, the per-frame search budget, blink (slit) rejection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pyacq_etvr.core.errors import ConfigError
+from pyacq_etvr.pupil import create_detector
+from pyacq_etvr.pupil.rays import RayFit
+
+
+def _eye(cx: float, cy: float, w: float, h: float, angle: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Dark ellipse (grey 35) on a noisy grey 160 frame, 160x160, anti-aliased (rendered at 4x)."""
+    import cv2
+
+    big = np.full((640, 640), 160, np.uint8)
+    cv2.ellipse(big, ((cx * 4 + 1.5, cy * 4 + 1.5), (w * 4, h * 4), angle), 35, -1)
+    img = cv2.resize(big, (160, 160), interpolation=cv2.INTER_AREA).astype(np.float32)
+    img += np.random.default_rng(seed).normal(0, 3, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _closed(seed: int) -> np.ndarray:
+    """A closed eye: bright skin, a thin dark lash line across, noise; no pupil."""
+    import cv2
+
+    img = np.full((160, 160), 170, np.float32)
+    cv2.line(img, (20, 90), (140, 84), 70, 2)
+    img += np.random.default_rng(seed).normal(0, 4, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_tracking_follows_a_saccade_and_never_keeps_the_old_target():
+    det = create_detector("default")
+    for i in range(8):  # settle on A (drifting slowly)
+        res = det.detect(_eye(50 + 0.2 * i, 60, 24, 20, 10, seed=i))
+        assert res.found and math.hypot(res.x - 50 - 0.2 * i, res.y - 60) < 0.5, res
+    for i in range(5):  # jump to B: found at once, never reported at A
+        res = det.detect(_eye(110, 100, 22, 22, 0, seed=10 + i))
+        assert res.found and math.hypot(res.x - 110, res.y - 100) < 0.5, (i, res)
+
+
+def test_search_budget_is_bounded_per_frame():
+    det = create_detector("default", max_fits=10, lost_fits=4)
+    prev_found, n_lost = True, 0  # after reset(): the full budget
+    for i in range(12):
+        img = _closed(i) if i % 6 < 4 else _eye(80, 80, 26, 22, 20, seed=i)
+        before = det.rays.calls
+        res = det.detect(img)
+        spent = det.rays.calls - before
+        assert spent <= (10 if prev_found else 4), (i, spent, prev_found)
+        prev_found = res.found
+        n_lost += not res.found
+    assert n_lost >= 4  # the cheap search on lost frames was exercised
+    # the pupil comes back after the closed frames (frames 4, 5 and 10, 11)
+    assert det.detect(_eye(80, 80, 26, 22, 20, seed=99)).found
+
+
+def test_closed_eye_frames_give_found_false_and_zero_openness():
+    det = create_detector("default")
+    for i in range(5):
+        det.detect(_eye(70, 80, 26, 24, 0, seed=i))
+    n_found = 0
+    for i in range(10):
+        res = det.detect(_closed(100 + i))
+        assert not res.found or res.confidence < 0.8, res
+        assert res.openness is not None and res.openness <= 0.3, res
+        n_found += res.found
+    assert n_found <= 2, n_found
+
+
+def _fit(w: float, h: float, end_sep: float) -> RayFit:
+    return RayFit((80.0, 80.0, w, h, 0.0), 64, 60, 50, 0.4, 40.0, 120.0, 5.0, 0.9, end_sep)
+
+
+def test_slit_rule_rejects_an_unsure_flat_fit_after_a_round_pupil():
+    det = create_detector("default")
+    # no confident pupil seen yet: a flat unsure fit is a slit only if the dark line goes on past its ends
+    assert det._slit((0.5, _fit(30, 9, 0.25)))
+    assert not det._slit((0.5, _fit(30, 9, 1.0)))  # an oblique pupil ending in brighter iris
+    assert not det._slit((0.9, _fit(30, 9, 0.25)))  # confident: kept
+    det.detect(_eye(80, 80, 26, 25, 0))  # a confident round pupil
+    assert det._age <= 1 and det._aspect > 0.9
+    assert det._slit((0.5, _fit(30, 12, 1.0)))  # much flatter than the pupil just seen: the lid closing
+    assert not det._slit((0.5, _fit(30, 25, 1.0)))
+    det.reset()
+    assert not det._slit((0.5, _fit(30, 12, 1.0)))
+
+
+@pytest.mark.parametrize("params", [{"lost_fits": 0}, {"lost_fits": 2.5}, {"max_fits": 0}])
+def test_bad_budget_settings(params):
+    with pytest.raises(ConfigError):
+        create_detector("default", **params)
