@@ -13,8 +13,9 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from pyacq_etvr.core.errors import DeadProcessError, RPCProtocolError, RPCTimeoutError, SecurityError
-from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, POLLIN, readable, send_frames, zmq_poll
+from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, POLLIN, SNDMORE, readable, send_frames, zmq_poll
 from pyacq_etvr.core.rpc._zmqfast import _recv as _zrecv
+from pyacq_etvr.core.rpc._zmqfast import _send as _zsend
 from pyacq_etvr.core.rpc.future import Future, RemoteCallException
 from pyacq_etvr.core.rpc.proxy import ObjectProxy
 from pyacq_etvr.core.rpc.serializer import all_serializers
@@ -182,8 +183,12 @@ class RPCClient:
             raise ValueError(f"sync must be 'sync', 'async' or 'off', not {sync!r}")
         data = b"" if opts is None else self._serializer.dumps(opts, auto_proxy)
         try:
-            frames = [str(req_id).encode(), action.encode(), return_type.encode(), self._ser_type, data]
-            send_frames(self._socket, frames)
+            sock = self._socket  # the 5 request frames, sent inline (hot path)
+            _zsend(sock, str(req_id).encode(), SNDMORE)
+            _zsend(sock, action.encode(), SNDMORE)
+            _zsend(sock, return_type.encode(), SNDMORE)
+            _zsend(sock, self._ser_type, SNDMORE)
+            _zsend(sock, data, 0)
         except zmq.Again:
             self._check_alive(read_monitor=True)
             raise RPCTimeoutError(f"could not send to {self.address} within 5 s (no connection)") from None
