@@ -112,6 +112,7 @@ class HaarSurround:
             inner, outer = boxes(r), boxes(ro)
             # (ring - inner) - dark_weight * inner: a dark pupil beats the larger, lighter iris disc
             diff = cv2.addWeighted(outer, factor, inner, -(factor + dw), 0.0)
+            _mask_border(diff, max(1, r // 2))
             for _ in range(k if k > 1 else 1):
                 _, val, _, (xx, yy) = cv2.minMaxLoc(diff)
                 m_in = float(inner[yy, xx])
@@ -157,10 +158,22 @@ def _darkest(boxes: _BoxCache, r: int, s: int, ox: int, oy: int) -> Coarse:
     """The darkest small disc: where the pupil usually is, whatever surrounds it (lids, lashes)."""
     import cv2
 
-    m_dark, _, (dx, dy), _ = cv2.minMaxLoc(boxes(r))
+    b = boxes(r)
+    m = max(1, r // 2) if min(b.shape) > 2 * r + 2 else 0
+    m_dark, _, (dx, dy), _ = cv2.minMaxLoc(b[m : b.shape[0] - m, m : b.shape[1] - m])
+    dx, dy = dx + m, dy + m
     c = (s - 1) / 2.0
     ring = float(boxes(2 * r + 1)[dy, dx])
     return Coarse(ox + dx * s + c, oy + dy * s + c, 1.4 * r * s, m_dark, ring, ring - m_dark)
+
+
+def _mask_border(diff: np.ndarray, m: int) -> None:
+    """No peak within ``m`` px of the border: a dark frame corner or edge (vignetting) is not a pupil, and a
+    pupil centred there would be mostly outside the frame (the replicated border fakes its surround)."""
+    if min(diff.shape) <= 2 * m + 2:
+        return
+    diff[:m] = diff[-m:] = -1e9
+    diff[:, :m] = diff[:, -m:] = -1e9
 
 
 def _distinct(found: list, k: int, s: int, ox: int, oy: int) -> list[Coarse]:

@@ -94,3 +94,20 @@ def test_slit_rule_rejects_an_unsure_flat_fit_after_a_round_pupil():
 def test_bad_budget_settings(params):
     with pytest.raises(ConfigError):
         create_detector("default", **params)
+
+
+def test_dark_frame_corners_are_not_seeds():
+    """Vignetting makes the corners as dark as the pupil: HSF seeds stay off the border, the pupil is found."""
+    from pyacq_etvr.pupil.hsf import HaarSurround
+
+    yy, xx = np.mgrid[0:120, 0:160]
+    d2 = ((xx - 80.0) / 80) ** 2 + ((yy - 60.0) / 60) ** 2
+    img = 175 - 150 * np.clip(d2 - 0.6, 0, None) ** 0.7  # corners fall to ~30
+    img[(xx - 70.0) ** 2 + (yy - 55.0) ** 2 < 10**2] = 30
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    hsf = HaarSurround(0.02, 0.25)
+    for c in hsf.candidates(img, None, 6):
+        assert 2 <= c.x <= 157 and 2 <= c.y <= 117, c
+    assert 2 <= hsf.darkest.x <= 157 and 2 <= hsf.darkest.y <= 117, hsf.darkest
+    res = create_detector("default").detect(img)
+    assert res.found and math.hypot(res.x - 70, res.y - 55) < 1.0, res
