@@ -6,7 +6,6 @@ import atexit
 import importlib
 import logging
 import threading
-import weakref
 from typing import Any
 
 from pyacq_etvr.core.errors import ConfigError, StateError
@@ -35,8 +34,9 @@ class NodeGroup:
         self.name = name or "nodegroup"
         self._nodes: list[Any] = []
         self._lock = threading.RLock()
-        ref = weakref.ref(self)
-        atexit.register(lambda: ref() is not None and ref().close_all_nodes())
+        # a strong reference on purpose: the group lives as long as its process, and its nodes must be closed
+        # at exit even after the RPC server dropped its own references
+        atexit.register(self.close_all_nodes)
 
     # --- node types ----------------------------------------------------------------------------------
     def register_node_type_from_module(self, modname: str, classname: str) -> None:

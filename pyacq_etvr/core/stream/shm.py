@@ -12,9 +12,11 @@ opened with ``os.open`` and mapped with ``mmap``.
 
 from __future__ import annotations
 
+import atexit
 import mmap
 import os
 import re
+import threading
 import uuid
 
 from ...testing import SHM_DIR, SHM_PREFIX
@@ -25,6 +27,29 @@ RING_PREFIX = f"{SHM_PREFIX}ring_"
 #: MAP_POPULATE pre-faults the pages: no page fault in the hot loop (the first lap would cost ~3 us per page)
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 _NAME_RE = re.compile(rf"^{re.escape(RING_PREFIX)}(\d+)_(\d+)_([0-9a-f]+)$")
+
+
+# Paths of the segments this process created and has not unlinked yet: unlinked at interpreter exit, so a
+# process that exits without closing its streams (an uncaught error, a NodeGroup torn down) leaves nothing.
+_owned_paths: set[str] = set()
+_owned_lock = threading.Lock()
+_owner_pid = os.getpid()
+
+
+def _unlink_owned_at_exit() -> None:
+    if os.getpid() != _owner_pid:  # a forked child inherited the set: not its segments
+        return
+    with _owned_lock:
+        paths = list(_owned_paths)
+        _owned_paths.clear()
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+atexit.register(_unlink_owned_at_exit)
 
 
 def process_start_time(pid: int) -> int | None:
@@ -95,6 +120,8 @@ class SharedMemorySegment:
             os.unlink(path)
             raise
         os.close(fd)
+        with _owned_lock:
+            _owned_paths.add(path)
         return cls(name, mm, size, owner=True, shm_dir=shm_dir)
 
     @classmethod
@@ -126,7 +153,10 @@ class SharedMemorySegment:
             pass  # a view is still alive: the mapping goes away with it
         if self.owner and not self._unlinked:
             self._unlinked = True
+            path = os.path.join(self.shm_dir, self.name)
+            with _owned_lock:
+                _owned_paths.discard(path)
             try:
-                os.unlink(os.path.join(self.shm_dir, self.name))
+                os.unlink(path)
             except FileNotFoundError:
                 pass
