@@ -325,6 +325,8 @@ def _close_remote_manager(man: Any, proc: Any, timeout: float = 10.0) -> None:
         return
     try:
         man.close(_timeout=timeout)
+    except DeadProcessError:
+        pass  # already closed by the user (its server is gone and the process is exiting): just reap it
     except Exception as exc:
         logger.warning("could not close the manager cleanly: %s", exc)
     deadline = time.monotonic() + timeout
