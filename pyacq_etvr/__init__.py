@@ -10,8 +10,7 @@ Names are re-exported lazily: ``import pyacq_etvr`` loads nothing heavy
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pyacq_etvr._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -51,17 +50,4 @@ _EXPORTS: dict[str, str] = {
     "RemoteCallException": "pyacq_etvr.core.rpc",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pyacq_etvr' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, extra=["__version__"])

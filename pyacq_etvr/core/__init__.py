@@ -5,8 +5,7 @@ Like the package root, names are re-exported lazily so that importing a sub-modu
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pyacq_etvr._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Node": "pyacq_etvr.core.node",
@@ -31,17 +30,4 @@ _EXPORTS: dict[str, str] = {
     "RemoteCallException": "pyacq_etvr.core.rpc",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pyacq_etvr.core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

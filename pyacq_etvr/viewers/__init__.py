@@ -13,8 +13,7 @@ Names load lazily, so ``import pyacq_etvr.viewers`` stays cheap until a viewer i
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pyacq_etvr._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "ImageViewer": "pyacq_etvr.viewers.imageviewer",
@@ -29,17 +28,4 @@ _EXPORTS: dict[str, str] = {
     "grab_widget": "pyacq_etvr.viewers._qt",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pyacq_etvr.viewers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

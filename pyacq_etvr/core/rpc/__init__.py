@@ -6,8 +6,7 @@ stays cheap (the Qt server imports Qt only when used).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pyacq_etvr._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "RPCServer": "pyacq_etvr.core.rpc.server",
@@ -34,17 +33,4 @@ _EXPORTS: dict[str, str] = {
     "log_exceptions": "pyacq_etvr.core.rpc.log",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pyacq_etvr.core.rpc' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -7,8 +7,7 @@ pyserial only when used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pyacq_etvr._lazy import lazy_exports
 
 _EXPORTS = {
     "Camera": "pyacq_etvr.nodes.camera.node",
@@ -27,17 +26,4 @@ _EXPORTS = {
     "SourceDisconnected": "pyacq_etvr.nodes.camera.base",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pyacq_etvr.nodes.camera' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

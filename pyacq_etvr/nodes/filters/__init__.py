@@ -8,8 +8,7 @@ node, one stream hop). Names load lazily.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pyacq_etvr._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "OneEuro": "pyacq_etvr.nodes.filters.one_euro",
@@ -23,17 +22,4 @@ _EXPORTS: dict[str, str] = {
     "FilterChain": "pyacq_etvr.nodes.filters.nodes",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pyacq_etvr.nodes.filters' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
