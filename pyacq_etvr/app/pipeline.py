@@ -2,14 +2,17 @@
 
 Process layout::
 
-    NodeGroup "eye-left-<gen>"    Camera | ReplaySource --inproc--> PupilDetector --inproc--> FilterChain --tcp--+
-    NodeGroup "eye-right-<gen>"   (same)                                                                       |
-                                  [RawRecorder: video, truth, pupil_raw, pupil (filtered)]                     |
+    NodeGroup "eye-left-<gen>"    Camera --direct--> PupilDetector --direct--> FilterChain --tcp--+
+                                  (ReplaySource --inproc--> PupilDetector)                         |
+    NodeGroup "eye-right-<gen>"   (same)                                                           |
+                                  [RawRecorder: video, truth, pupil_raw, pupil (filtered)]         |
     NodeGroup "osc"               Calibration(left), Calibration(right) --direct--> EyeMerge --direct--> OscSender
                                   [RawRecorder: gaze, OSC values]
 
-"direct": the nodes share the calibration's worker thread (``Calibration.attach``/``EyeMerge.attach``):
-a frame crosses the OSC process with one thread wake-up.
+"direct": the nodes share one thread (``Camera.attach``/``PupilDetector.attach`` in an eye process: the
+camera's acquisition thread detects and filters each frame; ``Calibration.attach``/``EyeMerge.attach`` in the
+OSC process: the calibration's worker thread merges and sends): a frame crosses each process with at most one
+thread wake-up, and no frame is skipped between the camera and the filters.
 
 Each eye lives in its own process so that a crash (camera driver, decoder) takes down one eye only:
 :meth:`Pipeline.restart_eye` rebuilds that eye's group with the same settings and reconnects the eye's
@@ -218,11 +221,15 @@ class Pipeline:
                 src.outputs["truth"].configure(protocol="inproc")
             pupil = ng.create_node("PupilDetector", name=f"{eye}-pupil")
             pupil.configure(detector=e.detector)
-            pupil.inputs["image"].connect(src.outputs["video"])
-            pupil.outputs["pupil"].configure(protocol=self.local_protocol)
+            if e.replay_dir is None:
+                src.attach(pupil)  # detection in the camera's thread: no stream hop, no wake-up, no GIL hand-over
+            else:
+                pupil.inputs["image"].connect(src.outputs["video"])
+            if self.cfg.run.record or self.cfg.run.viewer:  # the raw pupil stream feeds the recorder and viewers
+                pupil.outputs["pupil"].configure(protocol=self.local_protocol)
             filt = ng.create_node("FilterChain", name=f"{eye}-filters")
             filt.configure(filters=self.cfg.filters.chain(), min_confidence=self.cfg.calibration.min_confidence)
-            filt.inputs["input"].connect(pupil.outputs["pupil"])
+            pupil.attach(filt)  # filtering in the detecting thread as well
             filt.outputs["output"].configure(protocol="tcp", interface="127.0.0.1")
             rec = None
             if self.cfg.run.record:

@@ -45,6 +45,13 @@ class PupilDetector(Node):
     Threading: one worker thread receives frames and runs the detector (``cv2.setNumThreads`` is not
     changed); ``stop()`` joins it within ~0.1 s plus one detection. ``stats()`` is safe from any thread (RPC).
 
+    Direct mode (nodes of one process): ``camera.attach(detector)`` hands every frame to :meth:`push_frame`
+    in the camera's acquisition thread instead of the ``image`` stream (which may then stay unconnected):
+    no stream hop, no thread wake-up, no GIL hand-over between a camera thread and a detector thread, and no
+    frame skipped by this node (a detector slower than the camera slows the acquisition loop instead, whose
+    transport then drops stale frames and counts them). ``detector.attach(filters)`` likewise hands every
+    record to a filter node's ``push_chunk`` (the ``pupil`` output then is optional, e.g. for a recorder).
+
     Bad input: a frame the detector rejects (:class:`~pyacq_etvr.core.errors.ImageError`, e.g. a stream of
     another dtype) is counted in ``stats()['errors']`` and answered with a ``found=False`` record, so the
     output keeps one record per processed frame; nothing else is lost.
@@ -61,6 +68,8 @@ class PupilDetector(Node):
         self._det: Detector | None = None
         self._det_lock = threading.Lock()
         self._worker: InputWorker | None = None
+        self._direct_shape: tuple[int, ...] | None = None  # set by Camera.attach: frames come by push_frame
+        self._direct_out: Any = None  # attached filter node (push_chunk)
         self._stats_lock = threading.Lock()
         self._reset_stats()
 
@@ -70,26 +79,32 @@ class PupilDetector(Node):
         self._detector_name, self._detector_params = detector, dict(params)
 
     def check_input_specs(self) -> None:
-        super().check_input_specs()
-        shape = self.inputs["image"].shape
+        if self.inputs["image"].connected:
+            shape = self.inputs["image"].shape
+        elif self._direct_shape is not None:
+            shape = self._direct_shape
+        else:
+            raise StateError(f"{self._label}: input 'image' is not connected (nor a Camera attached)")
         if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3, 4)):
             raise ConfigError(f"{self._label}: input 'image' must be (-1, H, W) or (-1, H, W, 3), got {shape}")
 
     def check_output_specs(self) -> None:
-        if not self.outputs["pupil"].configured:
-            raise StateError(f"{self._label}: configure output 'pupil' before initialize()")
+        if not self.outputs["pupil"].configured and self._direct_out is None:
+            raise StateError(f"{self._label}: configure output 'pupil' (or attach a filter node) before initialize()")
 
     def _initialize(self) -> None:
         self._det = create_detector(self._detector_name, **self._detector_params)
-        shape = self.inputs["image"].shape
+        image = self.inputs["image"]
+        shape = image.shape if image.connected else self._direct_shape
         self._height, self._width = int(shape[1]), int(shape[2])
-        self._worker = InputWorker(self.inputs["image"], self._on_chunk, f"{self._label} detector", 50.0, True)
+        self._worker = None
+        if image.connected:
+            self._worker = InputWorker(image, self._on_chunk, f"{self._label} detector", 50.0, True)
 
     def _start(self) -> None:
         self._reset_stats()
-        if self._worker is None:
-            raise StateError(f"{self._label}: start() without initialize()")
-        self._worker.start()
+        if self._worker is not None:
+            self._worker.start()
 
     def _stop(self) -> None:
         if self._worker is not None:
@@ -99,6 +114,41 @@ class PupilDetector(Node):
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+
+    # ------------------------------------------------------------------ direct mode (same process)
+    def accept_frames(self, shape: Any) -> None:
+        """Called by :meth:`Camera.attach <pyacq_etvr.nodes.camera.node.Camera.attach>`: frames of ``shape``
+        ((-1, H, W) or (-1, H, W, 3)) will arrive through :meth:`push_frame`. ``None`` detaches."""
+        if shape is not None:
+            shape = tuple(int(v) for v in shape)
+            if len(shape) not in (3, 4) or min(shape[1:]) <= 0:
+                raise ConfigError(f"{self._label}: attached frames must be (-1, H, W) or (-1, H, W, 3), got {shape}")
+        self._direct_shape = shape
+
+    def push_frame(self, frame: np.ndarray, index: int, timestamp_ns: int) -> None:
+        """Detect on one frame (H, W) or (H, W, 3) now, in the caller's thread, and emit its record.
+
+        Called by an attached Camera. Never raises: a failure is logged and counted (``stats()['errors']``).
+        Frames pushed while the node is not running are ignored."""
+        if not self.running():
+            return
+        try:
+            self._on_chunk(index, frame[np.newaxis], timestamp_ns)
+        except Exception:
+            with self._stats_lock:
+                self._errors += 1
+            log.exception("%s: frame %d failed", self._label, index)
+
+    def attach(self, target: Any) -> None:
+        """Hand every record directly to ``target.push_chunk(index, record, timestamp_ns)`` (a filter node of
+        this process, e.g. FilterChain), in the detecting thread: one stream hop and one thread wake-up less
+        than connecting the ``pupil`` output (which still works, for recorders and viewers). A remote proxy or
+        a target without ``push_chunk`` raises ConfigError. ``attach(None)`` detaches."""
+        if target is not None:
+            if hasattr(target, "_rpc_addr") or not callable(getattr(target, "push_chunk", None)):
+                raise ConfigError(f"{self._label}: attach() needs a filter node of this process with push_chunk()")
+            target.accept_direct(PUPIL_DTYPE)
+        self._direct_out = target
 
     # ------------------------------------------------------------------ control (RPC-callable)
     def set_detector(self, detector: str = "default", **params: Any) -> None:
@@ -192,7 +242,12 @@ class PupilDetector(Node):
             with self._stats_lock:
                 self._extra_skipped += data.shape[0] - 1
         rec = self.process(data[-1], index, timestamp_ns)
-        self.outputs["pupil"].send(rec, index=index, timestamp_ns=timestamp_ns)
+        out = self.outputs["pupil"]
+        if out.configured:
+            out.send(rec, index=index, timestamp_ns=timestamp_ns)
+        direct = self._direct_out
+        if direct is not None:
+            direct.push_chunk(index, rec, timestamp_ns)
 
     def _reset_stats(self) -> None:
         with self._stats_lock:

@@ -334,3 +334,35 @@ def test_reconfigure_switches_truth_output(eye_clips_dir):
     cam.configure(source=clip_path(eye_clips_dir, "ransac-test1.mp4"), rotation=90.0, output_size=(50, 40))
     assert set(cam.outputs) == {"video"} and cam.output.spec["shape"] == (-1, 40, 50)
     cam.close()
+
+
+@pytest.mark.timeout(60)
+def test_attached_detector_sees_every_published_frame_in_the_camera_thread(cameras, eye_clips_dir):
+    from pyacq_etvr.nodes.pupil import PupilDetector
+
+    cam, (video,) = cameras(source=clip_path(eye_clips_dir, "ransac-test4.mp4"), realtime=False, output_size=(160, 120))
+    det = PupilDetector(name="det")
+    det.configure()
+    det.outputs["pupil"].configure(protocol="inproc")
+    cam.attach(det)  # frames reach the detector by a direct call: no 'image' stream connected
+    pupil = InputStream()
+    pupil.connect(det.outputs["pupil"])
+    det.initialize()
+    det.start()
+    try:
+        cam.start()  # as fast as the file decodes: the detector paces the acquisition loop, nothing is skipped
+        recs = recv_n(pupil, 40)
+        frames = recv_n(video, 40)
+        cam.stop()
+        cam.attach(None)  # detached: published frames no longer reach the detector
+        n = det.stats()["frames"]
+        cam.publish(np.zeros((120, 160), np.uint8), time.monotonic_ns())
+        st = det.stats()
+    finally:
+        det.stop()
+        det.close()
+        pupil.close()
+    assert [r[0] for r in recs] == [f[0] for f in frames] == list(range(1, 41))
+    assert [int(r[1]["timestamp_ns"][0]) for r in recs] == [f[2] for f in frames]
+    assert all(r[1]["width"][0] == 160 and r[1]["height"][0] == 120 for r in recs)
+    assert st["frames"] == n == cam.stats()["frames"] - 1 and st["skipped"] == 0

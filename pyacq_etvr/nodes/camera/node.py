@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pyacq_etvr.core.errors import StateError
+from pyacq_etvr.core.errors import ConfigError, StateError
 from pyacq_etvr.core.node import Node
 from pyacq_etvr.core.registry import register_node_type
 from pyacq_etvr.core.stream import OutputStream
@@ -66,6 +66,11 @@ class Camera(Node):
     It never queues frames: transports hand over only the newest complete frame (older ones are counted
     as dropped), and frames are sent as soon as decoded. ``stop()`` joins it (deadline 5 s).
 
+    **Direct mode**: ``attach(detector)`` (a PupilDetector of this process) also hands every published frame
+    to ``detector.push_frame(frame, index, timestamp_ns)`` in the acquisition thread, right after sending it
+    on ``video``: detection starts without a stream hop or a thread wake-up. The next frame is read once
+    detection returns; transports that drop stale frames count them in ``dropped`` as usual.
+
     **Watchdog and reconnect**: no new frame for ``stall_timeout`` s → state ``stalled``, the connection
     is closed even if still open, and the node reconnects; a refused or lost connection → ``disconnected``.
     Reconnect attempts wait ``backoff_initial`` doubling to ``backoff_max``, forever until ``stop()``; the
@@ -97,6 +102,7 @@ class Camera(Node):
         self._stop_event = threading.Event()
         self._cam_state = CameraState.CLOSED
         self._log: deque[tuple[float, str, str]] = deque(maxlen=200)
+        self._direct: Any = None
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -156,6 +162,20 @@ class Camera(Node):
     def _close(self) -> None:
         if self._source is not None:
             self._source.close()
+
+    def attach(self, target: Any) -> None:
+        """Hand every frame directly to ``target.push_frame(frame, index, timestamp_ns)`` (a PupilDetector of
+        this process) in the acquisition thread, besides the ``video`` output. Call after configure(); a
+        remote proxy or a target without ``push_frame`` raises ConfigError. ``attach(None)`` detaches."""
+        if target is not None:
+            if hasattr(target, "_rpc_addr") or not callable(getattr(target, "push_frame", None)):
+                raise ConfigError(f"{self._label}: attach() needs a detector node of this process with push_frame()")
+            if self.config is None:
+                raise StateError(f"{self._label}: configure() before attach()")
+            target.accept_frames(self.outputs["video"].spec["shape"])
+        elif self._direct is not None:
+            self._direct.accept_frames(None)
+        self._direct = target
 
     # ------------------------------------------------------------------ acquisition thread
     def _set_state(self, state: CameraState, reason: str = "") -> None:
@@ -250,6 +270,9 @@ class Camera(Node):
         self._arrivals[self._frames % len(self._arrivals)] = now
         self._frames += 1
         self._last_frame = now
+        direct = self._direct
+        if direct is not None:
+            direct.push_frame(out, self._index, timestamp_ns)  # never raises (counted by the detector)
         return out
 
     # ------------------------------------------------------------------ introspection

@@ -18,15 +18,20 @@ applies them in order in one node (one stream hop instead of three).
 Threading: one worker thread receives every chunk (no skipping: filters need the whole sequence), filters it
 and sends it with the input's index and capture timestamp unchanged. A chunk that fails (wrong dtype...) is
 logged and counted in ``stats()['errors']``; the next chunks are processed normally.
+
+Direct mode (nodes of one process): ``detector.attach(filter_node)`` (PupilDetector.attach) delivers every
+chunk through ``push_chunk(index, data, timestamp_ns)`` in the producer's thread instead of the ``input``
+stream, which may then stay unconnected: no stream hop, no thread wake-up; same processing, same output.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
-from pyacq_etvr.core.errors import ConfigError
+from pyacq_etvr.core.errors import ConfigError, StateError
 from pyacq_etvr.core.node import Node
 from pyacq_etvr.core.registry import register_node_type
 from pyacq_etvr.core.spec import dtype_from_json, dtype_to_json
@@ -36,6 +41,8 @@ from pyacq_etvr.nodes.filters.blink_hold import BlinkHold
 from pyacq_etvr.nodes.filters.moving_average import MovingAverage
 from pyacq_etvr.nodes.filters.one_euro import OneEuro
 from pyacq_etvr.nodes.filters.outlier import OutlierRejector
+
+log = logging.getLogger(__name__)
 
 FILTERS: dict[str, type] = {
     "one_euro": OneEuro,
@@ -134,9 +141,40 @@ class _FilterNode(Node):
         self.outputs["output"].spec.update(spec)
         self._rate = 0.0
         self._conf = 0.0
+        self._direct = False
+        self._direct_chunks = self._direct_errors = 0
+
+    def check_input_specs(self) -> None:
+        if not self.inputs["input"].connected and not getattr(self, "_direct", False):
+            raise StateError(f"{self._label}: input 'input' is not connected (nor a producer attached)")
+
+    def accept_direct(self, dtype: Any) -> None:
+        """Called by a producer's ``attach()`` (PupilDetector.attach): chunks of ``dtype`` will arrive through
+        :meth:`push_chunk`. ConfigError if ``dtype`` is not the configured one (nothing changes then)."""
+        if not hasattr(self, "filterer"):
+            raise StateError(f"{self._label}: configure() before attaching a producer")
+        if dtype_from_json(dtype) != self.filterer.dtype:
+            raise ConfigError(
+                f"{self._label}: attached chunks of {dtype} differ from the configured {self.filterer.dtype}"
+            )
+        self._direct = True
+
+    def push_chunk(self, index: int, data: np.ndarray, timestamp_ns: int) -> None:
+        """Filter and send one chunk now, in the caller's thread (direct mode). Never raises: a failing chunk
+        is logged and counted (``stats()['errors']``); chunks pushed while the node is not running are ignored."""
+        if not self.running():
+            return
+        self._direct_chunks += 1
+        try:
+            self._on_chunk(index, data, timestamp_ns)
+        except Exception:
+            self._direct_errors += 1
+            log.exception("%s: processing chunk %d failed", self._label, index)
 
     def _initialize(self) -> None:
-        self._worker = InputWorker(self.inputs["input"], self._on_chunk, f"{self._label} worker")
+        self._worker = None
+        if self.inputs["input"].connected:
+            self._worker = InputWorker(self.inputs["input"], self._on_chunk, f"{self._label} worker")
 
     def _on_chunk(self, index: int, data: np.ndarray, ts: int) -> None:
         self.outputs["output"].send(self.filterer.process(data, ts), index=index, timestamp_ns=ts)
@@ -163,6 +201,8 @@ class _FilterNode(Node):
         rate (share of samples found/valid) and mean confidence of found samples (moving averages)."""
         w = getattr(self, "_worker", None)
         out: dict[str, Any] = {"chunks": w.chunks if w else 0, "errors": w.errors if w else 0}
+        out["chunks"] += getattr(self, "_direct_chunks", 0)
+        out["errors"] += getattr(self, "_direct_errors", 0)
         out["detection_rate"], out["mean_confidence"] = self._rate, self._conf
         for f in self.filterer.filters:
             for key in ("rejected", "held", "guarded"):
@@ -171,10 +211,12 @@ class _FilterNode(Node):
         return out
 
     def _start(self) -> None:
-        self._worker.start()
+        if self._worker is not None:
+            self._worker.start()
 
     def _stop(self) -> None:
-        self._worker.stop()
+        if self._worker is not None:
+            self._worker.stop()
 
     def _close(self) -> None:
         w = getattr(self, "_worker", None)
