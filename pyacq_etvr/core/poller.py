@@ -88,6 +88,9 @@ class ThreadPollInput:
         if self.is_running():
             return
         self._stop_event.clear()
+        add_reader = getattr(self.input_stream, "add_reader", None)
+        if add_reader is not None:  # the stream stops and joins us before closing its socket
+            add_reader(self)
         name = f"ThreadPollInput-{getattr(self.input_stream, 'label', 'input')}"
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()

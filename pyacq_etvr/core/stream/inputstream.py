@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,9 @@ class InputStream:
         self.stream_spec: StreamSpec | None = None
         self._receiver: DataReceiver | None = None
         self._buffer: Any = None
+        # background readers (e.g. ThreadPollInput) stopped and joined by close(): a ZeroMQ socket must not
+        # be closed under a thread that is polling it (libzmq aborts the process)
+        self._readers: list[Any] = []
 
     @property
     def label(self) -> str:
@@ -200,8 +204,32 @@ class InputStream:
             raise StreamError(f"{self.label}: no buffer attached (call set_buffer() first)")
         return self._buffer.get_data(start, stop, copy=copy, join=join)
 
+    def add_reader(self, reader: Any) -> None:
+        """Register a background reader (an object with ``stop()`` and ``wait(timeout_ms)``, such as
+        :class:`~pyacq_etvr.core.poller.ThreadPollInput`) that :meth:`close` stops and joins first."""
+        if reader not in self._readers:
+            self._readers.append(reader)
+
+    def remove_reader(self, reader: Any) -> None:
+        """Forget a reader registered with :meth:`add_reader`."""
+        if reader in self._readers:
+            self._readers.remove(reader)
+
     def close(self) -> None:
-        """Disconnect and release the socket / mapping. Idempotent."""
+        """Disconnect and release the socket / mapping. Idempotent.
+
+        Registered background readers are stopped and joined first (each within its own receive timeout
+        plus one second), so closing from another thread is safe.
+        """
+        for reader in list(self._readers):
+            reader.stop()
+        me = threading.current_thread()
+        for reader in list(self._readers):
+            if getattr(reader, "_thread", None) is me:
+                continue  # closed from the reader's own callback: it is not inside recv now
+            if not reader.wait(float(getattr(reader, "timeout", 200.0)) + 1000.0):
+                raise StreamError(f"{self.label}: background reader {reader!r} did not stop; not closing")
+        self._readers.clear()
         rx, self._receiver = self._receiver, None
         self._buffer = None
         if rx is not None:
