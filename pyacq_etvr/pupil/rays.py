@@ -79,14 +79,13 @@ class RayCaster:
         sampled = self._sample(gray, cx, cy, r)
         if sampled is None:
             return None
-        polar, polar_e, step, exit_r = sampled
+        polar, step, exit_r = sampled
         inner, ring = self._level_samples(polar, r, step, prior)
         pupil, surround = _quantile(inner, 0.3), _quantile(ring, 0.5)
         if surround - pupil < 4:
             return None
         level = 0.5 * (pupil + surround)
-        glint_level = surround + 0.5 * (255.0 - surround)
-        edges = self._edges(_unglint(polar, polar_e, glint_level), level, glint_level, step, exit_r)
+        edges = self._edges(polar, level, surround + 0.5 * (255.0 - surround), step, exit_r)
         if edges is None:
             return None
         rows, rad, n_points = edges
@@ -133,13 +132,10 @@ class RayCaster:
         polar = cv2.warpPolar(
             crop, (n_s, self.n_rays), (cx - x0, cy - y0), max_r, cv2.INTER_LINEAR + cv2.WARP_FILL_OUTLIERS
         )
-        wide = polar
         if self.deglint:  # grey opening in polar space: glints (a few rays x samples) vanish, the pupil stays
-            wide = cv2.morphologyEx(polar, cv2.MORPH_OPEN, _GLINT_WIDE)
             polar = cv2.morphologyEx(polar, cv2.MORPH_OPEN, _GLINT_KERNEL)
         polar = cv2.GaussianBlur(polar.astype(np.float32), (5, 3), 0)  # de-noise along rays and across
-        wide = polar if wide is polar else cv2.GaussianBlur(wide.astype(np.float32), (5, 3), 0)
-        return polar, wide, max_r / n_s, exit_r
+        return polar, max_r / n_s, exit_r
 
     def _level_samples(
         self, polar: np.ndarray, r: float, step: float, prior: np.ndarray | None
@@ -226,9 +222,7 @@ class RayCaster:
         return float(good.mean()), float(good[ends].mean())
 
 
-_GLINT_KERNEL = np.ones((5, 5), np.uint8)  # 5 rays x 5 samples (levels and confidence evidence)
-_MARGIN = np.ones((5, 5), np.uint8)
-_GLINT_WIDE = np.ones((11, 3), np.uint8)  # 11 rays x 3 samples: also large glints on the pupil edge (edges)
+_GLINT_KERNEL = np.ones((5, 5), np.uint8)  # 5 rays x 5 samples
 _IN = np.array([0.3, 0.5, 0.7])  # fractions of the prior ellipse radius sampled for the pupil level
 _OUT = np.array([1.15, 1.3, 1.45])  # ... and for the surround level
 _W = np.arange(-3, 4)  # samples around the midpoint crossing searched for the steepest rise
@@ -249,20 +243,6 @@ def _gradient_edge(polar: np.ndarray, rows: np.ndarray, j: np.ndarray, n_s: int)
     den = d0 - 2 * d1 + d2
     off = np.where(den < -1e-6, 0.5 * (d0 - d2) / np.where(den < -1e-6, den, -1.0), 0.0)
     return idx[k, m] + np.minimum(np.maximum(off, -0.5), 0.5)
-
-
-def _unglint(polar: np.ndarray, wide: np.ndarray, glint_level: float) -> np.ndarray:
-    """``polar`` with the glints that its small opening left (brighter than ``glint_level``, plus a margin)
-    taken from ``wide`` (opened across 11 rays): a large glint on the pupil edge no longer cuts its rays."""
-    import cv2
-
-    if wide is polar:
-        return polar
-    bright = polar > glint_level
-    if not bright.any():
-        return polar
-    near = cv2.dilate(bright.view(np.uint8), _MARGIN).view(bool)
-    return np.where(near, wide, polar)
 
 
 def _index(pos: np.ndarray, n: int) -> np.ndarray:
