@@ -76,6 +76,7 @@ record = ""                # folder to record eye images, pupil, gaze and OSC va
 viewer = false             # open the Qt viewers
 status_interval = 1.0      # seconds between status refreshes
 restart = true             # restart an eye whose process died
+priority = 0               # nice value of the eye and OSC processes, -20..19 (< 0: less latency, needs CAP_SYS_NICE)
 """
 
 SCHEMES = ("native", "vrcft-v1", "vrcft-v2")
@@ -179,6 +180,7 @@ class RunConfig:
     viewer: bool = False
     status_interval: float = 1.0
     restart: bool = True
+    priority: int = 0
 
 
 @dataclass
@@ -232,6 +234,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "seed": (0, 2**31 - 1),
     "stall_timeout": (0.05, 60.0),
     "baudrate": (1200, 20_000_000),
+    "priority": (-20, 19),
 }
 
 

@@ -64,6 +64,8 @@ def test_file_then_command_line_precedence(tmp_path):
         ('[right]\nsource = "replay:/nonexistent/rec"\n', "right.source"),
         ('[left]\nsource = "none"\n[right]\nsource = "none"\n', "left.source"),
         ("[run]\nduration = -1\n", "run.duration"),
+        ("[run]\npriority = -30\n", "run.priority"),
+        ("[run]\npriority = 1.5\n", "run.priority"),
         ("[left]\nstall_timeout = 0.01\n", "left.stall_timeout"),
         ("[left]\nfps = 10.0\nstall_timeout = 0.06\n", r"\[left\] stall_timeout"),
         ('[osc]\nhost = "no-such-host.invalid"\n', "osc.host"),

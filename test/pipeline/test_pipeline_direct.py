@@ -180,3 +180,26 @@ def test_bad_frames_are_counted_and_lose_nothing_else():
     assert not got[0][1]["found"][0] and got[1][1]["found"][0]
     assert got[1][1]["x"][0] == pytest.approx(118.0, abs=2.0) and got[1][1]["y"][0] == pytest.approx(104.0, abs=2.0)
     assert st["errors"] == 2 and st["frames"] == 2
+
+
+@pytest.mark.timeout(30)
+def test_priority_applies_to_every_thread_of_a_process():
+    import os
+    import subprocess
+    import sys
+
+    from pyacq_etvr.app.pipeline import set_process_priority
+
+    code = "import sys, threading; e = threading.Event(); threading.Thread(target=e.wait).start(); print(1, flush=True); sys.stdin.read(); e.set()"  # noqa: E501
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "1"  # readiness: its second thread exists
+        tids = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task")]
+        assert len(tids) >= 2
+        assert set_process_priority(proc.pid, 0)  # 0: nothing to do
+        assert set_process_priority(proc.pid, 5)  # a higher nice value needs no privilege
+        assert all(os.getpriority(os.PRIO_PROCESS, t) == 5 for t in tids)
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+    assert not set_process_priority(proc.pid, 5)  # reaped: no such process, a warning, False
