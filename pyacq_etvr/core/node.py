@@ -54,6 +54,9 @@ class Node:
 
     _input_specs: ClassVar[dict[str, dict[str, Any]]] = {}
     _output_specs: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: stream returned by the ``input`` / ``output`` shorthand when the node has several (None: refuse)
+    _main_input: ClassVar[str | None] = None
+    _main_output: ClassVar[str | None] = None
 
     def __init__(self, name: str = "", parent: Any = None) -> None:
         self.name = name
@@ -149,7 +152,11 @@ class Node:
     # -------------------------------------------------------------- streams
     @property
     def input(self) -> InputStream:
-        """The single input (ConfigError naming the inputs if there is not exactly one)."""
+        """The single input, or the class's ``_main_input`` when it also has optional ones (e.g. ImageViewer's
+        ``image`` beside its optional ``pupil``); ConfigError naming the inputs otherwise."""
+        main = type(self)._main_input
+        if main is not None and main in self.inputs:
+            return self.inputs[main]
         if len(self.inputs) != 1:
             raise ConfigError(
                 f"{self._label} has {len(self.inputs)} inputs {sorted(self.inputs)}: use node.inputs[name]"
@@ -158,7 +165,11 @@ class Node:
 
     @property
     def output(self) -> OutputStream:
-        """The single output (ConfigError naming the outputs if there is not exactly one)."""
+        """The single output, or the class's ``_main_output`` (e.g. a camera's ``video`` beside ``truth``);
+        ConfigError naming the outputs otherwise."""
+        main = type(self)._main_output
+        if main is not None and main in self.outputs:
+            return self.outputs[main]
         if len(self.outputs) != 1:
             raise ConfigError(
                 f"{self._label} has {len(self.outputs)} outputs {sorted(self.outputs)}: use node.outputs[name]"

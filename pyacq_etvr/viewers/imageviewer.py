@@ -42,6 +42,7 @@ class ImageViewer(WidgetNode):
     """
 
     _input_specs = {"image": {}, "pupil": {"dtype": PUPIL_DTYPE, "shape": (-1,)}}
+    _main_input = "image"  # ``viewer.input.connect(camera.output)`` as in pyacq
 
     def _configure(
         self,

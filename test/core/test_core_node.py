@@ -156,3 +156,24 @@ def test_registry():
     assert get_node_type(f"{__name__}:Producer") is Producer
     with pytest.raises(ConfigError, match="cannot import node type"):
         get_node_type("no_such_module_xyz:Thing")
+
+
+def test_main_input_and_output_shorthand():
+    from pyacq_etvr.core.errors import ConfigError
+    from pyacq_etvr.core.node import Node
+
+    class Two(Node):
+        _input_specs = {"image": {}, "extra": {}}
+        _output_specs = {"video": {}, "truth": {}}
+
+    class Main(Two):
+        _main_input = "image"
+        _main_output = "video"
+
+    with pytest.raises(ConfigError, match="2 inputs"):
+        Two().input  # noqa: B018
+    with pytest.raises(ConfigError, match="2 outputs"):
+        Two().output  # noqa: B018
+    node = Main()
+    assert node.input is node.inputs["image"]
+    assert node.output is node.outputs["video"]

@@ -94,6 +94,7 @@ class Camera(Node):
     """
 
     _output_specs = {"video": dict(streamtype="image", dtype="uint8", shape=(-1, 240, 240))}
+    _main_output = "video"  # ``camera.output`` is the video even when a synthetic source adds ``truth``
 
     def __init__(self, name: str = "", parent: Any = None) -> None:
         super().__init__(name=name, parent=parent)
