@@ -75,11 +75,21 @@ def no_leaks(request):
         pytest.fail(f"{request.node.nodeid}: " + "; ".join(problems), pytrace=False)
 
 
+def find_eye_clips() -> str:
+    """Folder holding the real IR eye clips: ``$PYACQ_ETVR_EYE_CLIPS``, else the copy shipped in
+    ``test/data/eye-clips`` (MIT, see its SOURCE.md), else ``../shared/data/eye-clips``."""
+    candidates = [
+        os.environ.get("PYACQ_ETVR_EYE_CLIPS", ""),
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "eye-clips"),
+        os.path.abspath(os.path.join(SHARED, "data", "eye-clips")),
+    ]
+    for path in candidates:
+        if path and os.path.isdir(path):
+            return path
+    raise FileNotFoundError(f"eye clips not found in {candidates[1:]} (set PYACQ_ETVR_EYE_CLIPS)")
+
+
 @pytest.fixture
 def eye_clips_dir() -> str:
-    """Folder holding the shared real IR eye clips (skips nothing: the clips ship with the project)."""
-    path = os.path.abspath(os.path.join(SHARED, "data", "eye-clips"))
-    if not os.path.isdir(path):
-        path = os.path.abspath(os.environ.get("PYACQ_ETVR_EYE_CLIPS", path))
-    assert os.path.isdir(path), f"eye clips not found at {path} (set PYACQ_ETVR_EYE_CLIPS)"
-    return path
+    """Folder holding the real IR eye clips (they ship with the test suite)."""
+    return find_eye_clips()

@@ -30,7 +30,13 @@ import numpy as np
 
 from pyacq_etvr.bench.report import emit, format_table
 
-CLIP = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "eye-clips", "ransac-test2.mp4")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+#: where to find the real clip: $PYACQ_ETVR_BENCH_CLIP, the copy in a source checkout's test data, ../shared
+CLIP_CANDIDATES = [
+    os.path.join(_HERE, "..", "..", "test", "data", "eye-clips", "ransac-test2.mp4"),
+    os.path.join(_HERE, "..", "..", "..", "shared", "data", "eye-clips", "ransac-test2.mp4"),
+]
+CLIP = next((os.path.abspath(c) for c in CLIP_CANDIDATES if os.path.exists(c)), os.path.abspath(CLIP_CANDIDATES[0]))
 
 
 def clip_jpegs_240(n: int, quality: int = 80) -> list[bytes]:
@@ -45,6 +51,8 @@ def clip_jpegs_240(n: int, quality: int = 80) -> list[bytes]:
             break
         frames.append(cv2.resize(frame, (240, 240), interpolation=cv2.INTER_AREA))
     cap.release()
+    if not frames:
+        raise SystemExit(f"bench camera: cannot read the real eye clip {CLIP!r}; set PYACQ_ETVR_BENCH_CLIP to a video")
     return [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes() for f in frames]
 
 

@@ -25,7 +25,7 @@ from pyacq_etvr.testing_peers import MjpegServer, clip_jpegs, decoded_lookup
 @pytest.fixture(scope="module")
 def jpegs():
     here = os.path.dirname(os.path.abspath(__file__))
-    clip = os.path.join(here, "..", "..", "..", "shared", "data", "eye-clips", "pupil3d-demo3.mp4")
+    clip = os.path.join(here, "..", "data", "eye-clips", "pupil3d-demo3.mp4")
     return clip_jpegs(os.path.abspath(clip), 40)
 
 

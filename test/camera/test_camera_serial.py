@@ -16,7 +16,7 @@ from pyacq_etvr.testing_peers import SerialPeer, clip_jpegs, decoded_lookup, ser
 @pytest.fixture(scope="module")
 def jpegs():
     here = os.path.dirname(os.path.abspath(__file__))
-    clip = os.path.join(here, "..", "..", "..", "shared", "data", "eye-clips", "ransac-test2.mp4")
+    clip = os.path.join(here, "..", "data", "eye-clips", "ransac-test2.mp4")
     return clip_jpegs(os.path.abspath(clip), 30)
 
 
