@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     # eye-tracking nodes (OpenCV / python-osc load on use)
     "Camera": "pyacq_etvr.nodes.camera.node",
     "PupilDetector": "pyacq_etvr.nodes.pupil",
+    "RawRecorder": "pyacq_etvr.nodes.recorder",
     # process management
     "create_manager": "pyacq_etvr.core.manager",
     "Manager": "pyacq_etvr.core.manager",

@@ -56,3 +56,19 @@ def test_ruff_clean():
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_pyacq_module_paths_resolve():
+    """pyacq's public names resolve under the same module paths (a script ports by changing the import)."""
+    import pyacq_etvr
+    from pyacq_etvr.core import InputStream, Node, OutputStream, RingBuffer, ThreadPollInput, create_manager
+    from pyacq_etvr.core.rpc import ObjectProxy, ProcessSpawner, RPCClient, RPCServer
+    from pyacq_etvr.devices import NumpyDeviceBuffer
+    from pyacq_etvr.rec import RawRecorder
+
+    assert pyacq_etvr.Node is Node and pyacq_etvr.RawRecorder is RawRecorder
+    assert issubclass(NumpyDeviceBuffer, Node) and issubclass(RawRecorder, Node)
+    for obj in (InputStream, OutputStream, RingBuffer, ThreadPollInput, create_manager, ObjectProxy):
+        assert callable(obj)
+    for obj in (ProcessSpawner, RPCClient, RPCServer):
+        assert callable(obj)

@@ -50,8 +50,16 @@ class QOscilloscope(WidgetNode):
         channel_names: list[str] | None = None,
         max_pending: int = 1000,
         title: str | None = None,
+        max_xsize: float | None = None,
         **params: Any,
     ) -> None:
+        # pyacq's max_xsize bounds xsize (pyacq sizes its ring once from it; ours follows xsize on demand)
+        if max_xsize is not None:
+            if isinstance(max_xsize, bool) or not isinstance(max_xsize, (int, float)) or not max_xsize > 0:
+                raise ConfigError(f"{self._label}: max_xsize must be a positive number of seconds, got {max_xsize!r}")
+            xsize = params.get("xsize", GLOBAL_DEFAULTS["xsize"])
+            if isinstance(xsize, (int, float)) and xsize > max_xsize:
+                params["xsize"] = float(max_xsize)
         unknown = sorted(set(params) - set(GLOBAL_DEFAULTS))
         if unknown:
             raise ConfigError(f"{self._label}: unknown configure() argument(s) {unknown}")

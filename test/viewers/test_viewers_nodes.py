@@ -369,3 +369,14 @@ def test_qtpoller_over_sharedmem_delivers_intact_frames(qapp):
         assert poller.wait(5.0)
         inp.close()
         out.close()
+
+
+def test_oscilloscope_accepts_pyacqs_max_xsize(qapp):
+    from pyacq_etvr.viewers import QOscilloscope
+
+    scope = QOscilloscope(name="scope_max")
+    scope.configure(with_user_dialog=False, max_xsize=2.0)  # pyacq's signature; default xsize 3 s is bounded
+    assert scope._initial_params["xsize"] == 2.0
+    with pytest.raises(ConfigError, match="max_xsize"):
+        QOscilloscope(name="bad").configure(max_xsize=-1)
+    scope.close()
