@@ -12,8 +12,12 @@ For analog ``(1024, 16)`` float32 chunks and ``(1, 240, 240)`` uint8 frames, a s
 * one-way latency at a paced 200 Hz: receive time minus the send timestamp (``time.monotonic_ns``, one clock
   for both processes), p50 / p99.
 
-Every transport of a payload is set up at once and measured in ``--repeat`` interleaved rounds; the table shows
-medians over rounds (``rounds_per_s`` in the JSON lists each round).
+Every transport of a payload is set up at once and measured in ``--repeat`` interleaved rounds (the order of the
+transports alternates between rounds, so a reference and its contender sit next to each other in time and
+neither one always goes first). Rates and CPU per chunk are medians over rounds; the throughput and CPU ratios
+are medians of the per-round ratios (contender / reference measured in the same round), which cancels slow
+load drifts from other processes; latency percentiles pool the samples of every round (``rounds_per_s`` and
+``rounds_cpu_bound_per_s`` in the JSON list each round).
 
 Transports: ``plaindata`` over tcp and ipc, ``sharedmem``, and in the same run the references: raw pyzmq
 zero-copy PUB/SUB over tcp and ipc with the same payload, and a numpy copy of the payload. Ratios compare
@@ -222,17 +226,17 @@ class _RawReceiver:
 
 class _StreamReceiver:
     def __init__(self, info: dict[str, Any]) -> None:
+        from pyacq_etvr.core.errors import StreamTimeout
         from pyacq_etvr.core.stream import InputStream
 
         self.inp = InputStream()
         self.inp.connect(info)
+        self.timeout_error = StreamTimeout  # resolved once: no per-chunk import in the measured loop
 
     def recv(self, timeout_ms: float) -> tuple[bool, int]:
-        from pyacq_etvr.core.errors import StreamTimeout
-
         try:
-            _, data, ts = self.inp.recv(timeout=timeout_ms, with_timestamp=True)
-        except StreamTimeout:
+            _, data, ts = self.inp.recv(timeout_ms, None, True)
+        except self.timeout_error:
             raise TimeoutError from None
         return data.shape[0] > 0, ts
 
@@ -296,6 +300,7 @@ class _Link:
         self.rates: list[float] = []
         self.cpu_tx: list[float] = []
         self.cpu_rx: list[float] = []
+        self.cpu_bound: list[float] = []
         self.lat: list[np.ndarray] = []
         self.lost = 0
         try:
@@ -318,6 +323,7 @@ class _Link:
         self.rates.append((count - 1) / span if span > 0 and count > 1 else float("nan"))
         self.cpu_tx.append(answer["cpu"] / max(1, answer["sent"]) * 1e6)
         self.cpu_rx.append(rx_cpu / max(1, count) * 1e6)
+        self.cpu_bound.append(1e6 / max(self.cpu_tx[-1], self.cpu_rx[-1], 1e-3))
 
     def latency(self, seconds: float) -> None:
         _command(self.proc, f"lat {seconds} 200")
@@ -326,9 +332,9 @@ class _Link:
         self.lat.append(np.asarray(lat, dtype=float) / 1e3)
 
     def row(self) -> dict[str, Any]:
-        """Medians over rounds (robust to a loaded machine): rate, per-round p50 / p99, CPU per chunk."""
+        """Medians over rounds (robust to a loaded machine): rate, CPU per chunk; p50 / p99 of pooled latencies."""
         rate = float(np.median(self.rates))
-        per_round = np.array([percentiles(lat) for lat in self.lat]) if self.lat else np.full((1, 2), np.nan)
+        p50, p99 = percentiles(np.concatenate(self.lat) if self.lat else [])
         cpu_tx, cpu_rx = float(np.median(self.cpu_tx)), float(np.median(self.cpu_rx))
         nbytes = _payload(self.payload_name).nbytes
         return {
@@ -337,12 +343,13 @@ class _Link:
             "chunks_per_s": rate,
             "MB_per_s": rate * nbytes / 1e6,
             "lost": self.lost,
-            "lat_p50_us": float(np.median(per_round[:, 0])),
-            "lat_p99_us": float(np.median(per_round[:, 1])),
+            "lat_p50_us": p50,
+            "lat_p99_us": p99,
             "tx_cpu_us": cpu_tx,
             "rx_cpu_us": cpu_rx,
             "cpu_bound_per_s": 1e6 / max(cpu_tx, cpu_rx),
             "rounds_per_s": [round(r, 1) for r in self.rates],
+            "rounds_cpu_bound_per_s": [round(r, 1) for r in self.cpu_bound],
         }
 
     def close(self) -> None:
@@ -362,15 +369,16 @@ class _Link:
 
 
 def _measure_payload(payload_name: str, seconds: float, lat_seconds: float, repeat: int) -> list[dict[str, Any]]:
-    """All transports of one payload, interleaved ``repeat`` times (median rate, pooled latencies)."""
+    """All transports of one payload, interleaved ``repeat`` times, alternating order (see the module doc)."""
     links: list[_Link] = []
     try:
         for transport in TRANSPORTS:
             links.append(_Link(payload_name, transport))
-        for _ in range(repeat):
-            for link in links:
+        for r in range(repeat):
+            order = links if r % 2 == 0 else links[::-1]
+            for link in order:
                 link.throughput(seconds)
-            for link in links:
+            for link in order:
                 link.latency(lat_seconds / repeat)
         return [link.row() for link in links]
     finally:
@@ -402,23 +410,30 @@ def _numpy_copy(payload_name: str, seconds: float) -> dict[str, Any]:
 REFERENCE = {"plaindata-tcp": "raw-tcp", "plaindata-ipc": "raw-ipc", "sharedmem": "raw-ipc"}
 
 
+def _paired_ratio(ours: list[float], ref: list[float]) -> float:
+    """Median over rounds of ours / reference measured in the same round (NaN without rounds)."""
+    ratios = [a / b for a, b in zip(ours, ref) if b > 0 and a == a and b == b]
+    return float(np.median(ratios)) if ratios else float("nan")
+
+
 def _add_ratios(rows: list[dict[str, Any]]) -> None:
     by = {(r["payload"], r["transport"]): r for r in rows}
+    nan = float("nan")
     for r in rows:
         ref = by.get((r["payload"], REFERENCE.get(r["transport"], "")))
-        r["tp_ratio"] = r["chunks_per_s"] / ref["chunks_per_s"] if ref else float("nan")
-        r["p99_ratio"] = r["lat_p99_us"] / ref["lat_p99_us"] if ref else float("nan")
-        r["cpu_ratio"] = r["cpu_bound_per_s"] / ref["cpu_bound_per_s"] if ref else float("nan")
+        r["tp_ratio"] = _paired_ratio(r["rounds_per_s"], ref["rounds_per_s"]) if ref else nan
+        r["p99_ratio"] = r["lat_p99_us"] / ref["lat_p99_us"] if ref else nan
+        r["cpu_ratio"] = _paired_ratio(r["rounds_cpu_bound_per_s"], ref["rounds_cpu_bound_per_s"]) if ref else nan
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pyacq_etvr.bench streams", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
     parser.add_argument("--quick", action="store_true", help="short windows (smoke test; noisy numbers)")
-    parser.add_argument("--seconds", type=float, default=1.0, help="throughput window per transport (s)")
-    parser.add_argument("--latency-seconds", type=float, default=2.0, help="200 Hz latency window (s)")
+    parser.add_argument("--seconds", type=float, default=0.6, help="throughput window per transport and round (s)")
+    parser.add_argument("--latency-seconds", type=float, default=3.0, help="200 Hz latency time per transport (s)")
     parser.add_argument("--payload", choices=sorted(PAYLOADS), action="append", help="restrict to a payload")
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds over the transports (median)")
+    parser.add_argument("--repeat", type=int, default=6, help="interleaved rounds over the transports (median)")
     parser.add_argument("--peer", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.peer:
