@@ -68,6 +68,7 @@ class PupilDetector(Node):
         self._det: Detector | None = None
         self._det_lock = threading.Lock()
         self._worker: InputWorker | None = None
+        self._rec = np.zeros(1, dtype=PUPIL_DTYPE)  # the worker's record, refilled for every frame
         self._direct_shape: tuple[int, ...] | None = None  # set by Camera.attach: frames come by push_frame
         self._direct_out: Any = None  # attached filter node (push_chunk)
         self._stats_lock = threading.Lock()
@@ -200,7 +201,11 @@ class PupilDetector(Node):
     # ------------------------------------------------------------------ work
     def process(self, frame: np.ndarray, index: int = 0, timestamp_ns: int = 0) -> np.ndarray:
         """Detect on one frame and return its (1,) PUPIL_DTYPE record (usable without streams)."""
-        rec = np.zeros(1, dtype=PUPIL_DTYPE)
+        return self._detect_into(np.zeros(1, dtype=PUPIL_DTYPE), frame, index, timestamp_ns)
+
+    def _detect_into(self, rec: np.ndarray, frame: np.ndarray, index: int, timestamp_ns: int) -> np.ndarray:
+        """Detect on ``frame`` and fill every field of the (1,) record ``rec`` (reused by the worker: the
+        stream and the filters copy it before the next frame)."""
         r = rec[0]
         r["index"], r["timestamp_ns"] = index, timestamp_ns
         r["height"], r["width"] = frame.shape[0], frame.shape[1]
@@ -221,6 +226,7 @@ class PupilDetector(Node):
             r["found"], r["x"], r["y"], r["confidence"] = True, res.x, res.y, res.confidence
             r["ellipse"] = res.ellipse if res.ellipse is not None else (np.nan,) * 5
         else:
+            r["found"], r["confidence"] = False, 0.0
             r["x"] = r["y"] = np.nan
             r["ellipse"] = (np.nan,) * 5
         r["openness"] = np.nan if res is None or res.openness is None else res.openness
@@ -241,7 +247,7 @@ class PupilDetector(Node):
         if data.shape[0] > 1:
             with self._stats_lock:
                 self._extra_skipped += data.shape[0] - 1
-        rec = self.process(data[-1], index, timestamp_ns)
+        rec = self._detect_into(self._rec, data[-1], index, timestamp_ns)
         out = self.outputs["pupil"]
         if out.configured:
             out.send(rec, index=index, timestamp_ns=timestamp_ns)
