@@ -53,7 +53,7 @@ blink_max_hold = 1.0       # s: keep the last good position while the eye is clo
 file = "auto"              # JSON file (both eyes), loaded at start if it exists, rewritten after each sweep and
                            # recenter. "auto": $XDG_CONFIG_HOME/pyacq-etvr/calibration.json with real cameras,
                            # not persisted with synthetic / replayed eyes; "" = never persist.
-auto_sweep_s = 8.0         # with no stored calibration, calibrate automatically over the first N s (0 = off)
+auto_sweep_s = 4.0         # with no stored calibration, calibrate automatically over the first N s (0 = off)
 sweep_s = 15.0             # duration of a sweep started by /avatar/parameters/etvr_recalibrate
 min_confidence = 0.5       # detections below this are not used and are reported invalid
 
@@ -151,7 +151,7 @@ class FilterConfig:
 @dataclass
 class CalibrationConfig:
     file: str = "auto"
-    auto_sweep_s: float = 8.0
+    auto_sweep_s: float = 4.0
     sweep_s: float = 15.0
     min_confidence: float = 0.5
 

@@ -2,7 +2,7 @@
 
 The default run needs nothing but this package: two synthetic eye cameras, OSC to 127.0.0.1:9000 (VRChat's
 native eye-tracking addresses), OSC control on 127.0.0.1:9001. With no stored calibration each eye calibrates
-itself automatically over the first ``calibration.auto_sweep_s`` seconds (8 s; the synthetic eyes look around
+itself automatically over the first ``calibration.auto_sweep_s`` seconds (4 s; the synthetic eyes look around
 like a user doing a sweep); until then the eye is reported uncalibrated and no look values are sent for it
 (lids are). Send ``/avatar/parameters/etvr_recalibrate`` (bool true) to run a new sweep
 (``calibration.sweep_s``, 15 s) and ``/avatar/parameters/etvr_recenter`` while looking straight ahead.
@@ -101,14 +101,13 @@ def run(cfg: AppConfig, printer: StatusPrinter) -> int:
         print(f"pyacq-etvr run: error: {exc}", file=sys.stderr)
         status = 1
     finally:
-        snapshot = sup.last_status
         try:
             if control is not None:
                 control.stop()
         finally:
-            sup.close()
+            sup.close()  # takes a last status snapshot before closing the pipeline
             signal.signal(signal.SIGTERM, old_term)
-        printer.finish(format_summary(snapshot, time.monotonic() - t0))
+        printer.finish(format_summary(sup.last_status, time.monotonic() - t0))
     return status
 
 
