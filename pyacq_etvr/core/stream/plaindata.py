@@ -118,7 +118,9 @@ class PlainDataReceiver(DataReceiver):
         self._next_seq = seq + 1
         if n != self._last_n:
             self._last_n, self._last_shape = n, (n, *self._tail)
-        return index, np.ndarray(self._last_shape, self._dtype, frame), ts
+        arr = np.ndarray(self._last_shape, self._dtype, frame)
+        arr.flags.writeable = False  # the frame may be the sender's own memory (inproc zero-copy)
+        return index, arr, ts
 
     def recv(self, timeout: float | None, latest: bool) -> tuple[int, np.ndarray, int]:
         header = self._next_header(timeout)
