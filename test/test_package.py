@@ -72,3 +72,16 @@ def test_pyacq_module_paths_resolve():
         assert callable(obj)
     for obj in (ProcessSpawner, RPCClient, RPCServer):
         assert callable(obj)
+
+
+def test_readme_is_valid_rst_with_a_two_command_quick_start():
+    import docutils.core
+
+    text = open(os.path.join(ROOT, "README.rst"), encoding="utf-8").read()
+    docutils.core.publish_string(text, writer_name="null", settings_overrides={"halt_level": 2, "report_level": 2})
+    quick = text.split("Quick start", 1)[1].split("\nInstallation extras", 1)[0]
+    blocks = [b.strip().splitlines()[0] for b in quick.split(".. code-block:: bash")[1:]]
+    assert len(blocks) == 2
+    assert "pyacq-etvr run --duration 10" in blocks[0]
+    ci = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read()
+    assert blocks[1] in ci and "pytest" in blocks[1]  # CI runs the README's test command verbatim
