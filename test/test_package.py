@@ -78,7 +78,7 @@ def test_readme_is_valid_rst_with_a_two_command_quick_start():
     import docutils.core
 
     text = open(os.path.join(ROOT, "README.rst"), encoding="utf-8").read()
-    docutils.core.publish_string(text, writer_name="null", settings_overrides={"halt_level": 2, "report_level": 2})
+    docutils.core.publish_doctree(text, settings_overrides={"halt_level": 2, "report_level": 2})
     quick = text.split("Quick start", 1)[1].split("\nInstallation extras", 1)[0]
     blocks = [b.strip().splitlines()[0] for b in quick.split(".. code-block:: bash")[1:]]
     assert len(blocks) == 2
