@@ -13,7 +13,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp/runtime-pyacq-etvr-tests")
 os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
 
+import ctypes  # noqa: E402
+
 import pytest  # noqa: E402
+
+# Become a child subreaper: a grandchild orphaned by a dying child is re-parented to this process instead of
+# init, so the leak check below still sees it if it keeps running (Linux only; harmless elsewhere).
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+except (OSError, AttributeError):
+    pass
 
 from pyacq_etvr.testing import (  # noqa: E402
     SHM_DIR,

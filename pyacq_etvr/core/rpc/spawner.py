@@ -114,13 +114,19 @@ class ProcessSpawner:
             )
             self._forwarder.start()
         try:
-            info = self._handshake(rfd, start_timeout)
-        finally:
-            os.close(rfd)
-        self.address: str = info["address"]
+            try:
+                info = self._handshake(rfd, start_timeout)
+            finally:
+                os.close(rfd)
+            self.address: str = info["address"]
+            self.client = RPCClient(self.address)
+        except SpawnError:
+            raise  # the child was already killed and reaped
+        except BaseException:  # e.g. Ctrl-C while waiting for the handshake: never leave the child behind
+            self._abort()
+            raise
         self._waiter = threading.Thread(target=self._wait_exit, name=f"pyacq-reaper-{self.name}", daemon=True)
         self._waiter.start()
-        self.client = RPCClient(self.address)
         _live_spawners.add(self)
 
     def _handshake(self, rfd: int, timeout: float) -> dict:
