@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import ConfigError, StateError
+from ..core.checks import check_int, check_positive
+from ..core.errors import StateError
 from ..core.node import Node
 from ..core.registry import register_node_type
 from ._pacing import PacedThread
@@ -26,17 +27,9 @@ class NoiseGenerator(Node):
     def _configure(
         self, chunksize: int = 100, sample_rate: float = 1000.0, nb_channel: int = 1, seed: int | None = None
     ) -> None:
-        if not (isinstance(chunksize, (int, np.integer)) and chunksize >= 1):
-            raise ConfigError(f"{self._label}: chunksize must be an int >= 1, got {chunksize!r}")
-        if not (isinstance(nb_channel, (int, np.integer)) and nb_channel >= 1):
-            raise ConfigError(f"{self._label}: nb_channel must be an int >= 1, got {nb_channel!r}")
-        try:
-            sample_rate = float(sample_rate)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{self._label}: sample_rate must be a number, got {sample_rate!r}") from None
-        if not sample_rate > 0:
-            raise ConfigError(f"{self._label}: sample_rate must be > 0, got {sample_rate!r}")
-        self.chunksize, self.sample_rate, self.nb_channel = int(chunksize), sample_rate, int(nb_channel)
+        self.chunksize = check_int(self._label, "chunksize", chunksize)
+        self.nb_channel = check_int(self._label, "nb_channel", nb_channel)
+        self.sample_rate = sample_rate = check_positive(self._label, "sample_rate", sample_rate, "Hz")
         self._rng = np.random.default_rng(seed)
         spec = self.outputs["signals"].spec
         spec["shape"] = (-1, self.nb_channel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.checks import check_int, check_positive
 from ..core.errors import ConfigError, StateError
 from ..core.node import Node
 from ..core.registry import register_node_type
@@ -37,14 +38,8 @@ class NumpyDeviceBuffer(Node):
         chunksize: int = 256,
         buffer: np.ndarray | None = None,
     ) -> None:
-        if not (isinstance(chunksize, (int, np.integer)) and chunksize >= 1):
-            raise ConfigError(f"{self._label}: chunksize must be an int >= 1, got {chunksize!r}")
-        try:
-            sample_interval = float(sample_interval)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{self._label}: sample_interval must be a number, got {sample_interval!r}") from None
-        if not sample_interval > 0:
-            raise ConfigError(f"{self._label}: sample_interval must be > 0, got {sample_interval!r}")
+        chunksize = check_int(self._label, "chunksize", chunksize)
+        sample_interval = check_positive(self._label, "sample_interval", sample_interval, "s")
         if buffer is None:
             buffer = _default_buffer(int(nb_channel), max(16384, int(chunksize)), sample_interval)
         buffer = np.asarray(buffer)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyacq_etvr.core.errors import ConfigError, StateError
+from pyacq_etvr.core.checks import check_int
+from pyacq_etvr.core.errors import StateError
 from pyacq_etvr.core.registry import register_node_type
 from pyacq_etvr.eyetypes import GAZE_DTYPE
 from pyacq_etvr.viewers.gazewidget import GazeViewerWidget
@@ -37,14 +38,9 @@ class GazeViewer(WidgetNode):
     def _configure(
         self, trail_length: int = 60, refresh_interval: int = 33, max_pending: int = 256, title: str | None = None
     ) -> None:
-        for key, value in (("trail_length", trail_length), ("refresh_interval", refresh_interval)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{self._label}: {key} must be an integer >= 1, got {value!r}")
-        if not isinstance(max_pending, int) or max_pending < 1:
-            raise ConfigError(f"{self._label}: max_pending must be an integer >= 1, got {max_pending!r}")
-        self._trail_length = trail_length
-        self._refresh_interval = refresh_interval
-        self._max_pending = max_pending
+        self._trail_length = check_int(self._label, "trail_length", trail_length)
+        self._refresh_interval = check_int(self._label, "refresh_interval", refresh_interval, unit="ms")
+        self._max_pending = check_int(self._label, "max_pending", max_pending)
         self._title = self._check_title(self.name if title is None else title)
 
     def check_input_specs(self) -> None:

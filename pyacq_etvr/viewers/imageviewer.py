@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from pyacq_etvr.core.checks import check_int
 from pyacq_etvr.core.errors import ConfigError, SpecMismatchError, StateError
 from pyacq_etvr.core.registry import register_node_type
 from pyacq_etvr.eyetypes import PUPIL_DTYPE
@@ -55,13 +56,9 @@ class ImageViewer(WidgetNode):
         if kwargs:
             raise ConfigError(f"{self._label}: unknown configure() argument(s) {sorted(kwargs)}")
         _validate_levels(levels)
-        if not isinstance(refresh_interval, int) or isinstance(refresh_interval, bool) or refresh_interval < 1:
-            raise ConfigError(f"{self._label}: refresh_interval must be an integer >= 1 ms, got {refresh_interval!r}")
-        if not isinstance(pupil_history, int) or pupil_history < 1:
-            raise ConfigError(f"{self._label}: pupil_history must be an integer >= 1, got {pupil_history!r}")
         self._levels = levels
-        self._refresh_interval = refresh_interval
-        self._pupil_history = pupil_history
+        self._refresh_interval = check_int(self._label, "refresh_interval", refresh_interval, unit="ms")
+        self._pupil_history = check_int(self._label, "pupil_history", pupil_history)
         self._title = self._check_title(self.name if title is None else title)
 
     def check_input_specs(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyacq_etvr.core.checks import check_int
 from pyacq_etvr.core.errors import ConfigError, SpecMismatchError, StateError
 from pyacq_etvr.core.registry import register_node_type
 from pyacq_etvr.viewers.scopewidget import GLOBAL_DEFAULTS, OscilloscopeWidget, check_global_param
@@ -65,8 +66,7 @@ class QOscilloscope(WidgetNode):
             raise ConfigError(f"{self._label}: unknown configure() argument(s) {unknown}")
         if sample_rate is not None and not (isinstance(sample_rate, (int, float)) and sample_rate > 0):
             raise ConfigError(f"{self._label}: sample_rate must be a positive number (Hz), got {sample_rate!r}")
-        if not isinstance(max_pending, int) or max_pending < 1:
-            raise ConfigError(f"{self._label}: max_pending must be an integer >= 1, got {max_pending!r}")
+        max_pending = check_int(self._label, "max_pending", max_pending)
         self.with_user_dialog = bool(with_user_dialog)
         self._sample_rate = sample_rate
         self._channel_names = None if channel_names is None else list(channel_names)
