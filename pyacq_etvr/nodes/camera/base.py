@@ -61,6 +61,36 @@ class FrameSource:
         return self.kind
 
 
+class ByteStreamSource(FrameSource):
+    """A transport whose bytes are parsed into frames as they arrive (HTTP MJPEG, ETVR serial).
+
+    Subclasses provide :meth:`_check_connected` (raise SourceDisconnected when closed),
+    :meth:`_newest_frame` (decode the newest complete frame parsed so far, dropping older ones, or None) and
+    :meth:`_wait_for_bytes` (block at most ``timeout`` s for more bytes and feed them to the parser).
+    """
+
+    def read(self, timeout: float) -> np.ndarray | None:
+        self._check_connected()
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self._newest_frame()
+            if frame is not None:
+                return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._wait_for_bytes(remaining)
+
+    def _check_connected(self) -> None:
+        raise NotImplementedError
+
+    def _newest_frame(self) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def _wait_for_bytes(self, timeout: float) -> None:
+        raise NotImplementedError
+
+
 class ByteBuffer:
     """A growable linear byte buffer filled in place (``recv_into``) and parsed without copies.
 

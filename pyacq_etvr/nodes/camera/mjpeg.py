@@ -28,8 +28,8 @@ from pyacq_etvr.nodes.camera.base import (
     EOI_SLACK,
     SOI,
     ByteBuffer,
+    ByteStreamSource,
     ClockMapper,
-    FrameSource,
     SourceDisconnected,
     decode_jpeg,
     imread_flags,
@@ -279,7 +279,7 @@ def _parse_response_head(head: bytes) -> tuple[int, dict[str, str]]:
     return int(status[1]), headers
 
 
-class MjpegSource(FrameSource):
+class MjpegSource(ByteStreamSource):
     """OpenIris HTTP MJPEG camera (``http://host[:port]/path``).
 
     Capture time: ``X-Timestamp`` is mapped onto ``time.monotonic_ns()`` by :class:`ClockMapper`
@@ -360,20 +360,14 @@ class MjpegSource(FrameSource):
             raise SourceDisconnected(f"connection lost: {exc}") from exc
         return total
 
-    def read(self, timeout: float) -> np.ndarray | None:
+    def _check_connected(self) -> None:
         if self.sock is None:
             raise SourceDisconnected("not connected")
-        deadline = time.monotonic() + timeout
-        while True:
-            frame = self._newest_frame()
-            if frame is not None:
-                return frame
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            readable, _, _ = select.select([self.sock], [], [], remaining)
-            if readable:
-                self._recv()
+
+    def _wait_for_bytes(self, timeout: float) -> None:
+        readable, _, _ = select.select([self.sock], [], [], timeout)
+        if readable:
+            self._recv()
 
     def _newest_frame(self) -> np.ndarray | None:
         parser = self.parser

@@ -21,7 +21,13 @@ import time
 
 import numpy as np
 
-from pyacq_etvr.nodes.camera.base import ByteBuffer, FrameSource, SourceDisconnected, decode_jpeg, imread_flags
+from pyacq_etvr.nodes.camera.base import (
+    ByteBuffer,
+    ByteStreamSource,
+    SourceDisconnected,
+    decode_jpeg,
+    imread_flags,
+)
 
 HEADER = b"\xff\xa0\xff\xa1"
 HEADER_LEN = 6  # magic + uint16 length
@@ -92,7 +98,7 @@ class EtvrFrameParser:
         return self.data.w if p < 0 else p
 
 
-class SerialSource(FrameSource):
+class SerialSource(ByteStreamSource):
     """ETVR serial camera on a pyserial port; frames are time-stamped at arrival of their last byte."""
 
     kind = "serial"
@@ -176,18 +182,12 @@ class SerialSource(FrameSource):
             raise SourceDisconnected(f"{self.port_name}: {exc}") from exc
         return total
 
-    def read(self, timeout: float) -> np.ndarray | None:
+    def _check_connected(self) -> None:
         if self.port is None:
             raise SourceDisconnected("not open")
-        deadline = time.monotonic() + timeout
-        while True:
-            frame = self._newest_frame()
-            if frame is not None:
-                return frame
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            self._drain(remaining)
+
+    def _wait_for_bytes(self, timeout: float) -> None:
+        self._drain(timeout)
 
     def _newest_frame(self) -> np.ndarray | None:
         parser = self.parser
