@@ -3,10 +3,15 @@
 ``labels.csv`` format: a header with at least ``file,x,y`` (``file`` relative to the root folder, empty
 ``x``/``y`` = no pupil visible); optional ``sequence`` and ``frame`` columns: rows sharing a ``sequence``
 value are fed in ``frame`` order and the detector is ``reset()`` between sequences (otherwise every frame
-is its own sequence, in file order, with a reset before each). Other columns are ignored.
+is its own sequence, in file order, with a reset before each); optional ``visible_fraction`` (share of
+the pupil uncovered, as our synthetic sets write it): a no-pupil row below 0.05 is a closed eye. Other
+columns are ignored.
 
 Metrics per detector (:func:`score`): DR@2 and DR@5 = share of ALL labelled frames (pupil visible) whose
-detection is within 2 / 5 px (a miss counts as wrong); miss rate; false detections on no-pupil frames;
+detection is within 2 / 5 px (a miss counts as wrong); miss rate; false detections on no-pupil frames
+(``false_det``), those with confidence >= 0.8 (``false_det_hi``: confident wrong pupils, the harmful kind)
+and, when the labels say, on closed-eye frames only (``false_det_closed``; a half-hidden pupil labelled
+"no pupil" is often still found, and rightly so);
 mean and median error on detected frames; time per frame p50/p99 (``cv2.setNumThreads(1)`` during the
 run); and, for detections with confidence >= 0.8, their share of labelled frames and the share of them
 within 5 px.
@@ -25,6 +30,9 @@ import numpy as np
 from pyacq_etvr.core.errors import ConfigError
 from pyacq_etvr.pupil.base import Detector
 
+#: a no-pupil frame whose ``visible_fraction`` is below this is a closed eye (see :func:`score`)
+CLOSED_FRACTION = 0.05
+
 
 @dataclass(frozen=True, slots=True)
 class Label:
@@ -35,6 +43,7 @@ class Label:
     y: float
     sequence: str
     frame: int
+    closed: bool = False  # no pupil at all (``visible_fraction`` column < 0.05: a shut eye, not a half-hidden pupil)
 
 
 def load_labels(labels: str, root: str | None = None) -> list[list[Label]]:
@@ -54,13 +63,15 @@ def load_labels(labels: str, root: str | None = None) -> list[list[Label]]:
                 x = float(row["x"]) if row["x"].strip() else math.nan
                 y = float(row["y"]) if row["y"].strip() else math.nan
                 frame = int(row["frame"]) if row.get("frame", "").strip() else n
+                vf = row.get("visible_fraction", "") or ""
+                closed = math.isnan(x) and bool(vf.strip()) and float(vf) < CLOSED_FRACTION
             except ValueError as exc:
                 raise ConfigError(f"{labels}, data row {n + 1}: {exc}") from None
             if math.isnan(x) != math.isnan(y):
                 raise ConfigError(f"{labels}, data row {n + 1}: x and y must both be set or both empty")
             seq = row.get("sequence", "").strip() if "sequence" in cols else ""
             seq = seq or f"\0{n}"  # no sequence: every frame alone
-            seqs.setdefault(seq, []).append(Label(os.path.join(root, row["file"]), x, y, seq, frame))
+            seqs.setdefault(seq, []).append(Label(os.path.join(root, row["file"]), x, y, seq, frame, closed))
     out = [sorted(v, key=lambda lab: lab.frame) for v in seqs.values()]
     if not out:
         raise ConfigError(f"{labels}: no data rows")
@@ -86,6 +97,7 @@ class Run:
     pos: np.ndarray  # (N, 2)
     confidence: np.ndarray  # (N,)
     seconds: np.ndarray  # (N,) detect() time
+    closed: np.ndarray | None = None  # (N,) bool: closed-eye frames (None: the labels do not say)
 
 
 def run_detector(det: Detector, sequences: list[list[Label]], images: dict[str, np.ndarray]) -> Run:
@@ -94,7 +106,7 @@ def run_detector(det: Detector, sequences: list[list[Label]], images: dict[str, 
 
     n = sum(len(s) for s in sequences)
     truth, pos = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
-    found, conf, secs = np.zeros(n, bool), np.zeros(n), np.zeros(n)
+    found, conf, secs, closed = np.zeros(n, bool), np.zeros(n), np.zeros(n), np.zeros(n, bool)
     prev = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
@@ -107,13 +119,14 @@ def run_detector(det: Detector, sequences: list[list[Label]], images: dict[str, 
                 res = det.detect(img)
                 secs[i] = time.perf_counter() - t0
                 truth[i] = lab.x, lab.y
+                closed[i] = lab.closed
                 found[i], conf[i] = res.found, res.confidence
                 if res.found:
                     pos[i] = res.x, res.y
                 i += 1
     finally:
         cv2.setNumThreads(prev)
-    return Run(truth, found, pos, conf, secs)
+    return Run(truth, found, pos, conf, secs, closed if closed.any() else None)
 
 
 def score(run: Run, high: float = 0.8) -> dict[str, float]:
@@ -133,6 +146,8 @@ def score(run: Run, high: float = 0.8) -> dict[str, float]:
         "dr5": float(np.sum(e <= 5) / n_vis) if n_vis else nan,
         "miss": float(1 - det_vis.sum() / n_vis) if n_vis else nan,
         "false_det": float(np.sum(run.found & ~visible) / n_blank) if n_blank else nan,
+        "false_det_hi": float(np.sum(run.found & ~visible & (run.confidence >= high)) / n_blank) if n_blank else nan,
+        "false_det_closed": float(np.mean(run.found[run.closed])) if run.closed is not None else nan,
         "mean_err": float(np.mean(e)) if e.size else nan,
         "median_err": float(np.median(e)) if e.size else nan,
         "ms_p50": float(np.percentile(ms, 50)),

@@ -123,3 +123,26 @@ def test_score_counts_misses_as_wrong_and_false_detections():
     assert m["mean_err"] == pytest.approx(1.75) and m["median_err"] == pytest.approx(1.75)
     assert m["hi_conf_share"] == pytest.approx(2 / 3) and m["hi_conf_dr5"] == 1.0
     assert m["ms_p50"] == pytest.approx(0.1)
+    assert m["false_det_hi"] == 0.0 and math.isnan(m["false_det_closed"])  # labels without visible_fraction
+
+
+def test_closed_eye_and_confident_false_detections(tmp_path):
+    """visible_fraction < 0.05 on a no-pupil row marks a closed eye; a half-hidden pupil is not one."""
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "file,x,y,visible_fraction\na.png,10,10,1.0\nb.png,,,0.0\nc.png,,,0.4\nd.png,,,\n", encoding="utf-8"
+    )
+    labels = [lab for seq in load_labels(str(path)) for lab in seq]
+    assert [lab.closed for lab in labels] == [False, True, False, False]
+    nan = math.nan
+    run = Run(
+        truth=np.array([[10, 10], [nan, nan], [nan, nan], [nan, nan]], float),
+        found=np.array([True, True, True, False]),
+        pos=np.array([[10, 10], [3, 3], [9, 9], [nan, nan]], float),
+        confidence=np.array([0.9, 0.2, 0.9, 0.0]),
+        seconds=np.full(4, 1e-4),
+        closed=np.array([lab.closed for lab in labels]),
+    )
+    m = score(run)
+    assert m["false_det"] == pytest.approx(2 / 3) and m["false_det_hi"] == pytest.approx(1 / 3)
+    assert m["false_det_closed"] == 1.0
