@@ -4,6 +4,7 @@ Process and shared-memory hygiene checks (Linux ``/proc`` and ``/dev/shm``):
 
 * :func:`descendant_pids` lists every live descendant of a process (children, grandchildren...);
 * :func:`shm_segments` lists the shared-memory segments pyacq_etvr created (prefix :data:`SHM_PREFIX`);
+* :func:`ipc_files` lists the ZeroMQ ipc socket files pyacq_etvr generated in the temporary directory;
 * :func:`wait_until` polls a condition against a deadline instead of sleeping a fixed time.
 """
 
@@ -119,3 +120,18 @@ def reap_exited_children() -> set[int]:
         except ChildProcessError:
             pass
     return reaped
+
+
+def ipc_files(directory: str | None = None, prefix: str = SHM_PREFIX) -> set[str]:
+    """Names of the ipc socket files ``<prefix>*.ipc`` in ``directory`` (default: the temporary directory).
+
+    Output streams bound with ``protocol='ipc'`` create them (see :mod:`pyacq_etvr.core.ipcfiles`; the name
+    carries the binder's pid, :func:`pyacq_etvr.core.ipcfiles.ipc_owner_pid`).
+    """
+    import tempfile
+
+    try:
+        names = os.listdir(tempfile.gettempdir() if directory is None else directory)
+    except FileNotFoundError:
+        return set()
+    return {n for n in names if n.startswith(prefix) and n.endswith(".ipc")}

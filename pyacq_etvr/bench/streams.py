@@ -58,11 +58,14 @@ def _payload(name: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- sender side
 class _RawSender:
     def __init__(self, protocol: str, payload: np.ndarray) -> None:
+        from pyacq_etvr.core import ipcfiles
         from pyacq_etvr.core.stream.channel import _bind_url
 
         self.sock = zmq.Context.instance().socket(zmq.XPUB)  # XPUB: only to learn when the reader joined
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind(_bind_url(protocol, "127.0.0.1", "*"))
+        url = _bind_url(protocol, "127.0.0.1", "*")
+        self.sock.bind(url)
+        self.ipc_path = ipcfiles.register_bound(url)  # an ipc socket file: unlinked by close()
         self.pool = [payload.copy() for _ in range(8)]
         self.info = {"url": self.sock.getsockopt_string(zmq.LAST_ENDPOINT)}
 
@@ -83,7 +86,10 @@ class _RawSender:
         self.sock.send(b"E")
 
     def close(self) -> None:
+        from pyacq_etvr.core import ipcfiles
+
         self.sock.close(0)
+        ipcfiles.release_bound(self.ipc_path)
 
 
 class _StreamSender:

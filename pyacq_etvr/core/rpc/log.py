@@ -28,6 +28,8 @@ from typing import Any, TextIO
 import msgpack
 import zmq
 
+from pyacq_etvr.core import ipcfiles
+
 _host_name: str = socket.gethostname()
 _process_name: str = f"process-{os.getpid()}"
 _thread_names: dict[int, str] = {}
@@ -158,6 +160,7 @@ class LogServer(threading.Thread):
             auth.apply_server_curve(sock, curve)
         sock.bind(address)
         self._socket = sock
+        self._ipc_path = ipcfiles.register_bound(address)  # explicit ipc:// path: unlinked when the thread ends
         self.address: str = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.sort = sort
         self._stop_flag = False
@@ -176,6 +179,7 @@ class LogServer(threading.Thread):
                     self._handle(data)
         finally:
             sock.close(0)
+            ipcfiles.release_bound(self._ipc_path)
 
     def _handle(self, data: bytes) -> None:
         try:

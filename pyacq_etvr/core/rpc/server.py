@@ -24,6 +24,7 @@ from typing import Any
 
 import zmq
 
+from pyacq_etvr.core import ipcfiles
 from pyacq_etvr.core.errors import RPCProtocolError
 from pyacq_etvr.core.rpc._zmqfast import NOBLOCK, SNDMORE, recv_frames
 from pyacq_etvr.core.rpc._zmqfast import _send as _zsend
@@ -108,6 +109,7 @@ class RPCServer:
             sock.close(0)
             raise OSError(f"cannot bind RPC server to {address}: {exc}") from None
         self._socket = sock
+        self._ipc_path = ipcfiles.register_bound(address)  # an explicit ipc:// path: unlinked on close
         #: the address clients connect to (with the real port when binding ``*``)
         self.address: str = advertised_address(sock.getsockopt(zmq.LAST_ENDPOINT).decode(), advertise)
         self._lock = threading.RLock()
@@ -442,6 +444,7 @@ class RPCServer:
                 pass
             self._monitor.close(0)
         self._socket.close(0)
+        ipcfiles.release_bound(self._ipc_path)
         with self._lock:
             self._refs.clear()
             self._ref_of_obj.clear()

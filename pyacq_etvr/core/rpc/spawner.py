@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from pyacq_etvr.core import ipcfiles
 from pyacq_etvr.core.errors import DeadProcessError, RemoteError, SpawnError
 from pyacq_etvr.core.rpc.client import RPCClient, mark_dead
 
@@ -57,7 +58,8 @@ class ProcessSpawner:
     (largest request the child's server accepts, bytes; default 256 MiB).
 
     The child exits by itself if this process dies (it watches its stdin pipe). A watcher thread reaps
-    the child as soon as it exits and calls the callbacks given to :meth:`on_exit`; calls into a dead
+    the child as soon as it exits, removes the ipc socket files it left (if it was killed, see
+    :mod:`~pyacq_etvr.core.ipcfiles`) and calls the callbacks given to :meth:`on_exit`; calls into a dead
     child raise :class:`~pyacq_etvr.core.errors.DeadProcessError`. Use :meth:`stop` (polite, then kill),
     :meth:`kill` and :meth:`wait`. Spawners still alive at interpreter exit are stopped.
     """
@@ -203,6 +205,7 @@ class ProcessSpawner:
     def _wait_exit(self) -> None:
         rc = self.proc.wait()
         exit_time = time.monotonic()
+        ipcfiles.cleanup_stale_ipc(pid=self.pid)  # ipc socket files a killed child could not unlink
         mark_dead(self.address, f"process {self.name!r} (pid {self.pid}) exited with code {rc}", before=exit_time)
         self._exited.set()
         if rc != 0 and not getattr(self, "_stopping", False):

@@ -15,13 +15,15 @@ between the two threads safe). A local output is also pumped directly by ``conne
 thread is immediate. ``OutputStream.wait_for_subscribers(n, timeout)`` counts ``""`` subscriptions.
 
 Each chunk carries a sequence number, so inputs count chunks dropped at the high-water mark.
+
+An ``ipc`` output binds a generated socket file in the temporary directory; :meth:`PubChannel.close` unlinks
+it (and an exit hook or the next process cleans up after a killed one): see :mod:`pyacq_etvr.core.ipcfiles`.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +32,7 @@ from typing import Any
 
 import zmq
 
+from .. import ipcfiles
 from ..errors import ConfigError, StreamError, StreamTimeout
 
 #: Per-chunk header: sequence number, index (last sample + 1), send time (monotonic ns), samples in chunk.
@@ -69,9 +72,9 @@ def _bind_url(protocol: str, interface: str, port: Any) -> str:
             raise ConfigError(f"port: expected '*' or a port number, got {port!r}")
         return f"tcp://{interface}:{port}"
     if protocol == "ipc":
-        path = os.path.join(tempfile.gettempdir(), f"pyacq_etvr_{token}.ipc") if port == "*" else port
-        if len(path) > 100:
-            raise ConfigError(f"port: ipc path {path!r} is too long (max 100 characters)")
+        path = ipcfiles.new_ipc_path() if port == "*" else port
+        if len(path) > ipcfiles.MAX_PATH:
+            raise ConfigError(f"port: ipc path {path!r} is too long (max {ipcfiles.MAX_PATH} characters)")
         return f"ipc://{path}"
     return f"inproc://pyacq_etvr_{token if port == '*' else port}"
 
@@ -93,6 +96,7 @@ class PubChannel:
             sock.close(0)
             raise ConfigError(f"cannot bind output stream to {url}: {exc}") from None
         self.url: str = sock.getsockopt_string(zmq.LAST_ENDPOINT) if protocol != "inproc" else url
+        self._ipc_path = ipcfiles.register_bound(url)  # the socket file to unlink on close (ipc only)
         self.socket = sock
         self.lock = threading.Lock()
         self.n_subscribers = 0
@@ -140,6 +144,7 @@ class PubChannel:
                 return
             self.closed = True
             self.socket.close(0)
+        ipcfiles.release_bound(self._ipc_path)
         with _local_lock:
             if _local_channels.get(self.url) is self:
                 del _local_channels[self.url]

@@ -11,7 +11,8 @@ an overrun is counted (or OverrunError raised): torn or overwritten data is neve
 
 Notifications: a reader that caught up spins ~20 us on ``SEQ_END`` (cheap, catches bursts), then sets the
 ``WAITING`` flag, re-checks, and blocks on the SUB socket in bounded slices (a lost wake-up costs at most
-50 ms; between slices it checks that the writer process is alive, StreamClosedError if it died). The
+50 ms; between slices it checks that the writer process is alive, StreamClosedError if it died, after
+removing the dead writer's ipc socket file, see :mod:`pyacq_etvr.core.ipcfiles`). The
 writer sends a one-byte ZeroMQ notification only when ``WAITING`` is set, and clears it: at high rates
 almost no chunk pays for a ZeroMQ message, at low rates each wake-up costs one small message.
 Assumes a TSO machine (x86-64) for cross-process store ordering.
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from .. import ipcfiles
 from ..errors import (
     ConfigError,
     NotAvailableError,
@@ -148,6 +150,13 @@ class SharedMemSender(DataSender):
         self.segment = None  # type: ignore[assignment]
 
 
+def _remove_dead_writer_ipc(params: dict[str, Any], pid: int) -> None:
+    """A killed writer could not unlink its ipc socket file: the reader that finds it dead does (if stale)."""
+    path = ipcfiles.bound_path(str(params.get("url", "")))
+    if path is not None:
+        ipcfiles.cleanup_stale_ipc(os.path.dirname(path), pid=pid)
+
+
 class SharedMemReceiver(DataReceiver):
     """Reads chunks from the shared ring (always a private copy), detecting overruns."""
 
@@ -159,6 +168,7 @@ class SharedMemReceiver(DataReceiver):
             if self._h[MAGIC_] != MAGIC or self._h[LAYOUT_] != LAYOUT:
                 raise StreamError(f"shared memory segment {params['shm_name']!r} is not a pyacq_etvr ring")
             if self._h[CLOSED] or process_start_time(self._h[WRITER_PID]) != self._h[WRITER_START]:
+                _remove_dead_writer_ipc(params, int(self._h[WRITER_PID]))
                 raise StreamClosedError(f"{params.get('name', 'output')}: the writer of this ring is gone")
             self.channel = SubChannel(params["url"])
         except BaseException:
@@ -201,6 +211,7 @@ class SharedMemReceiver(DataReceiver):
             if h[SEQ_END] > s:
                 return True
             if process_start_time(h[WRITER_PID]) != h[WRITER_START]:
+                _remove_dead_writer_ipc(self.params, int(h[WRITER_PID]))
                 raise StreamClosedError(f"the process writing {self.params.get('name', 'output')} died")
 
     def poll(self, timeout: float | None) -> bool:
