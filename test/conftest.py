@@ -1,8 +1,8 @@
 """Test-suite wide fixtures: offscreen Qt, and a leak check after every test.
 
 The ``no_leaks`` fixture (autouse) fails a test that leaves behind a descendant process (alive or an
-unreaped zombie) or a pyacq_etvr shared-memory segment in /dev/shm, then cleans up so that the next
-test starts clean.
+unreaped zombie), a pyacq_etvr shared-memory segment in /dev/shm or a pyacq_etvr ZeroMQ ipc socket file in
+the temporary directory, then cleans up so that the next test starts clean.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ except (OSError, AttributeError):
 from pyacq_etvr.testing import (  # noqa: E402
     SHM_DIR,
     descendant_pids,
+    ipc_files,
     kill_and_reap,
     shm_segments,
     wait_until,
@@ -35,17 +36,18 @@ from pyacq_etvr.testing import (  # noqa: E402
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
 
 
-def _ours(segment: str, procs_before: set[int], strict: bool | None = None) -> bool:
-    """Whether a new segment counts against this test run.
+def _ours(segment: str, procs_before: set[int], strict: bool | None = None, ipc: bool = False) -> bool:
+    """Whether a new segment (an ipc socket file if ``ipc``) counts against this test run.
 
-    On CI (``CI`` set) every new segment counts. On a developer machine where several suites may run at
-    once, a segment created by a live process outside this process tree belongs to someone else.
+    On CI (``CI`` set) every new one counts. On a developer machine where several suites may run at
+    once, a segment or file created by a live process outside this process tree belongs to someone else.
     """
     if bool(os.environ.get("CI")) if strict is None else strict:
         return True
+    from pyacq_etvr.core.ipcfiles import ipc_owner_pid
     from pyacq_etvr.core.stream.shm import segment_owner_pid
 
-    pid = segment_owner_pid(segment)
+    pid = ipc_owner_pid(segment) if ipc else segment_owner_pid(segment)
     if pid is None or pid == os.getpid() or pid in procs_before or pid in descendant_pids():
         return True
     return not os.path.exists(f"/proc/{pid}")  # a dead owner: a leak unless someone else cleans it
@@ -53,9 +55,10 @@ def _ours(segment: str, procs_before: set[int], strict: bool | None = None) -> b
 
 @pytest.fixture(autouse=True)
 def no_leaks(request):
-    """Fail the test if it leaks processes or shared-memory segments."""
+    """Fail the test if it leaks processes, shared-memory segments or ipc socket files."""
     procs_before = descendant_pids()
     shm_before = shm_segments()
+    ipc_before = ipc_files()
     yield
     grace = 10.0
     leaked: set[int] = set()
@@ -80,8 +83,34 @@ def no_leaks(request):
             except FileNotFoundError:
                 pass
         problems.append(f"leaked shared memory {sorted(shm_leaked)}")
+    ipc_leaked = _ipc_leaked(ipc_before, procs_before)
+    if ipc_leaked:
+        problems.append(f"leaked ipc socket files {sorted(ipc_leaked)}")
     if problems:
         pytest.fail(f"{request.node.nodeid}: " + "; ".join(problems), pytrace=False)
+
+
+def _ipc_leaked(ipc_before: set[str], procs_before: set[int]) -> set[str]:
+    """New ipc socket files of this process tree, after a short grace (a reaper thread removes a killed
+    child's files just after reaping it); unlinks them unless they belong to a live process of another tree."""
+    import tempfile
+
+    leaked: set[str] = set()
+
+    def gone() -> bool:
+        nonlocal leaked
+        leaked = {n for n in ipc_files() - ipc_before if _ours(n, procs_before, ipc=True)}
+        return not leaked
+
+    if not gone():
+        wait_until(gone, 2.0, 0.02)
+    for name in leaked:
+        if _ours(name, procs_before, strict=False, ipc=True):
+            try:
+                os.unlink(os.path.join(tempfile.gettempdir(), name))
+            except FileNotFoundError:
+                pass
+    return leaked
 
 
 def find_eye_clips() -> str:
