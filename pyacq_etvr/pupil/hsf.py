@@ -7,6 +7,10 @@ of half-size r and of the surrounding square of half-size ``surround`` * r; the 
 edge of the frame are found too. The coarse centre is then refined at full resolution in a crop: pixels
 darker than the midpoint between the darkest level and the surround level form the pupil blob, whose
 outer contour gives an ellipse and the centre.
+
+:class:`SeedRanker` gives the ``default`` detector its full-search seeds: the same dark-spot search, each
+candidate scored by the four sides of its surround separately (lines, lid creases and frame edges darken only
+some of them), darkness and texture, then re-ranked by 16 short rays (a pupil's edge rises all round).
 """
 
 from __future__ import annotations
@@ -283,3 +287,212 @@ class HSFDetector(Detector):
         contrast = min(1.0, c.score / 40.0)
         conf = contrast * max(0.0, 1.0 - abs(1.0 - fill) * 2.0)
         return PupilResult(True, float(x), float(y), float(np.clip(conf, 0, 1)), ell, None)
+
+
+# --- ranked seeds for the full search (used by ``default``) ------------------------------------------------
+# Candidate score weights (features in units of the frame's contrast D = p50 - p2 grey levels, see _features),
+# fitted once by a listwise softmax ranking on synthetic medium + hard frames (seed 1), checked on held-out
+# seed 11 and on the real clips. Stage 1 ranks the dark spots found at every box size; stage 2 re-ranks the
+# best few by how consistently the image rises into a brighter surround all around them.
+_W1 = np.array([-3.3, 3.7, 2.21, 7.68, -0.34, 2.7, 2.34], np.float32)  # see _features
+_W2 = np.array([0.75, 1.86, -1.69, -13.13], np.float32)  # stage-1 score, q25 rise, median rise, radius spread
+_ND, _NK = 16, 12  # stage 2: rays, samples per ray
+_FR = np.linspace(0.2, 2.0, _NK).astype(np.float32)  # ray samples, fractions of the candidate radius
+_ANG = np.arange(_ND) * (2 * np.pi / _ND)
+_CS, _SN = np.cos(_ANG).astype(np.float32), np.sin(_ANG).astype(np.float32)
+_K3 = np.ones((3, 3), np.uint8)
+
+
+class SeedRanker:
+    """Ranked pupil seeds for a full search: dark spots at several sizes, scored, kept diverse, re-ranked.
+
+    1. **Candidates.** The frame is reduced (longest side ~``coarse_size`` px, INTER_AREA) and its glints
+       erased by a 3x3 grey opening. For pupil radii ``r_min``..``r_max`` (fractions of the shorter side),
+       box half-sizes r: local maxima of ``ring - inner`` (box of half-size r, surround 2r), the ``per``
+       best of each size by contrast + darkness.
+    2. **Stage 1 score**: the four sides of the surround taken separately (a lash line, a lid crease or a
+       frame edge darkens some of them: the weakest and second weakest side contrasts count), darkness
+       relative to the frame, texture inside (standard deviation) and size. Non-maximum suppression keeps
+       ``n_probe`` diverse candidates (a pupil inside a larger iris stays).
+    3. **Stage 2**: 16 rays from each kept candidate (one ``cv2.remap`` for all) give the steepest rise per
+       direction: the 25 % quantile of those rises (a pupil rises all round, a line on two sides), their
+       median and the spread of the edge radii re-rank the candidates; each seed moves to the mean of its
+       edge points.
+
+    Threading: one instance per thread (scratch buffers). Cost ~0.4 ms on 240x240 (one core); no copy of
+    the frame.
+    """
+
+    def __init__(
+        self, r_min: float = 0.02, r_max: float = 0.25, coarse_size: int = 64, per: int = 12, n_probe: int = 16
+    ) -> None:
+        self.r_min, self.r_max, self.coarse_size, self.per, self.n_probe = r_min, r_max, coarse_size, per, n_probe
+        self._plans: dict[tuple[int, int], tuple] = {}  # per frame size: factor, radii, padding, scratch
+        self.n_radii, self.nms_r = 6, 3  # box sizes; peak neighbourhood half-size (reduced px)
+        self._small: np.ndarray | None = None  # the reduced frame of the last call (rays of stage 2)
+        self._contrast = 10.0
+
+    def seeds(self, gray: np.ndarray, k: int = 8) -> list[Coarse]:
+        """Up to ``k`` seeds for a uint8 frame, most likely pupil first (full-resolution pixel centres;
+        ``r`` the pupil radius estimate, ``inner``/``ring`` box levels, ``score`` the ranking score)."""
+        cand = self.candidates(gray)
+        if cand is None:
+            return []
+        xs, ys, rs, feats, levels = cand
+        s1 = feats @ _W1
+        keep = _nms(xs, ys, rs, s1, self.n_probe)
+        xs, ys, rs, s1, levels = xs[keep], ys[keep], rs[keep], s1[keep], levels[keep]
+        s = self._plans[gray.shape][0]
+        c = (s - 1) / 2.0
+        q25, med, spread, cx, cy = _radial(self._small, (xs - c) / s, (ys - c) / s, rs / s, self._contrast)
+        score = _W2[0] * s1 + _W2[1] * q25 + _W2[2] * med + _W2[3] * spread
+        h, w = gray.shape
+        order = np.argsort(-score)[:k]
+        cx, cy = (cx[order] * s + c).tolist(), (cy[order] * s + c).tolist()
+        rs, score, levels = rs[order].tolist(), score[order].tolist(), levels[order].tolist()
+        return [
+            Coarse(min(max(cx[i], 0.0), w - 1.0), min(max(cy[i], 0.0), h - 1.0), rs[i], *levels[i], score[i])
+            for i in range(len(order))
+        ]
+
+    def candidates(self, gray: np.ndarray):
+        """Stage-1 candidates of a uint8 frame: x, y, r (full-resolution px), features (n, 7) and levels
+        (n, 2: inner and surround means); None if the frame is too small or has no dark spot."""
+        import cv2
+
+        h, w = gray.shape
+        s, radii, pad, scratch = self._plan(h, w)
+        if not radii:
+            return None
+        small = cv2.resize(gray, (w // s, h // s), interpolation=cv2.INTER_AREA) if s > 1 else gray
+        self._small = small
+        hist = np.cumsum(cv2.calcHist([small], [0], None, [256], [0, 256]).ravel())
+        p2, p50 = np.searchsorted(hist, [0.02 * hist[-1], 0.5 * hist[-1]])
+        self._contrast = d = max(float(p50 - p2), 10.0)
+        opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, _K3)  # glints erased
+        idx, inner = _peaks(opened, radii, scratch, self.per)
+        if idx.size == 0:
+            return None
+        sh, sw = small.shape
+        ri, rem = np.divmod(idx, sh * sw)
+        ys, xs = np.divmod(rem, sw)
+        padded = cv2.copyMakeBorder(opened, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        ii, ii2 = cv2.integral2(padded, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+        return _features(ii, ii2, xs + pad, ys + pad, np.asarray(radii)[ri], inner, pad, s, float(p50), d)
+
+    def _plan(self, h: int, w: int) -> tuple:
+        """Reduction factor, box half-sizes, integral-image padding and scratch buffers (cached per size)."""
+        if (h, w) not in self._plans:
+            short = min(h, w)
+            s = max(1, int(math.ceil(max(h, w) / self.coarse_size)))
+            sh, sw = h // s, w // s
+            a = max(1.0, self.r_min * short / 1.4 / s)
+            b = max(a, self.r_max * short / 1.4 / s)
+            radii = sorted({int(round(v)) for v in np.geomspace(a, b, self.n_radii)})
+            radii = [r for r in radii if 2 * r + 3 <= min(sh, sw)]
+            borders, kerns = [], []
+            for r in radii:
+                m, bm = max(1, r // 2), np.zeros((sh, sw), np.float32)
+                bm[m : sh - m, m : sw - m] = 1.0  # no peak near the border (dark corners, pupils mostly outside)
+                borders.append(bm)
+                kerns.append(np.ones((2 * min(r, self.nms_r) + 1,) * 2, np.uint8))
+            scratch = (np.empty((sh, sw), np.float32), borders, kerns)
+            self._plans[(h, w)] = (s, radii, 2 * max(radii, default=1) + 2, scratch)
+        return self._plans[(h, w)]
+
+
+def _peaks(small: np.ndarray, radii: list[int], scratch: tuple, per: int) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of ``ring - inner`` (a dark spot in a brighter surround) for every box half-size, away
+    from the border, the ``per`` best of each size by contrast + darkness: flat indices into a (radius, y, x)
+    stack and the inner box means there."""
+    import cv2
+
+    resp, borders, kerns = scratch
+    size = resp.size
+    boxes: dict[int, np.ndarray] = {}
+    picks, inners = [], []
+    for i, r in enumerate(radii):
+        ro = 2 * r
+        for k in (r, ro):
+            if k not in boxes:
+                boxes[k] = cv2.boxFilter(small, cv2.CV_32F, (2 * k + 1, 2 * k + 1), borderType=cv2.BORDER_REPLICATE)
+        a_in, a_out = (2 * r + 1) ** 2, (2 * ro + 1) ** 2
+        cv2.addWeighted(boxes[ro], a_out / (a_out - a_in), boxes[r], -a_out / (a_out - a_in), 0.0, dst=resp)
+        cv2.multiply(resp, borders[i], dst=resp)
+        idx = np.flatnonzero((resp >= cv2.dilate(resp, kerns[i])) & (resp > 0.5))
+        inner = boxes[r].ravel()[idx]
+        if idx.size > per:
+            sel = np.argpartition(inner - resp.ravel()[idx], per)[:per]
+            idx, inner = idx[sel], inner[sel]
+        picks.append(idx + i * size)
+        inners.append(inner)
+    return np.concatenate(picks), np.concatenate(inners)
+
+
+def _features(ii, ii2, xs, ys, rb, inner, pad: int, s: int, p50: float, d: float):
+    """Stage-1 features at padded reduced-frame (xs, ys), box half-sizes rb: the four side contrasts of the
+    surround sorted (weakest, second weakest, mean of the two strongest), darkness (p50 - inner), log radius,
+    texture inside (standard deviation) and the weakest side contrast relative to it; contrasts / d."""
+    ro = 2 * rb
+    x0, x1, y0, y1 = xs - rb, xs + rb + 1, ys - rb, ys + rb + 1
+    # the four sides of the surround (left, right, top, bottom) and the inner box, gathered at once
+    bx0 = np.stack([xs - ro, x1, x0, x0, x0])
+    bx1 = np.stack([x0, xs + ro + 1, x1, x1, x1])
+    by0 = np.stack([y0, y0, ys - ro, y1, y0])
+    by1 = np.stack([y1, y1, y0, ys + ro + 1, y1])
+    means = (ii[by1, bx1] - ii[by0, bx1] - ii[by1, bx0] + ii[by0, bx0]) / ((bx1 - bx0) * (by1 - by0))
+    sq = (ii2[y1, x1] - ii2[y0, x1] - ii2[y1, x0] + ii2[y0, x0]) / ((x1 - x0) * (y1 - y0))
+    con = np.sort(means[:4] - inner, 0)
+    sd = np.sqrt(np.maximum(sq - means[4] * means[4], 0.0))
+    r_full = 1.4 * rb * s
+    feats = np.empty((7, xs.size), np.float32)
+    feats[0:2] = con[0:2] / d
+    feats[2] = 0.5 * (con[2] + con[3]) / d
+    feats[3] = (p50 - inner) / d
+    feats[4] = np.log(r_full)
+    feats[5] = sd / d
+    feats[6] = con[0] / (sd + 2.0)
+    c = (s - 1) / 2.0
+    levels = np.stack([inner, inner + con.mean(0)], 1)
+    return (xs - pad) * s + c, (ys - pad) * s + c, r_full, feats.T, levels
+
+
+def _nms(xs, ys, rs, score, n: int) -> np.ndarray:
+    """Indices of up to n candidates, best first; a weaker one at the same place and a similar size is dropped
+    (a pupil inside a larger iris stays)."""
+    order = np.argsort(-score)
+    x, y, r = xs[order], ys[order], rs[order]
+    big, small = np.maximum.outer(r, r), np.minimum.outer(r, r)
+    d2 = np.square(np.subtract.outer(x, x)) + np.square(np.subtract.outer(y, y))
+    clash = (d2 < np.square(0.8 * big)) & (big < 2.0 * small)
+    alive = np.ones(len(order), bool)
+    keep = []
+    for i in range(len(order)):
+        if alive[i]:
+            keep.append(i)
+            if len(keep) >= n:
+                break
+            alive &= ~clash[i]
+    return order[keep]
+
+
+def _radial(gray: np.ndarray, xs, ys, rs, d: float):
+    """Stage 2: per candidate, the steepest rise on each of 16 rays (0.2-2 radii, smoothed image): its 25 %
+    quantile and median over rays (/ d), the spread of the edge radii (std / mean) and the mean edge point."""
+    import cv2
+
+    rr = rs[:, None, None] * _FR[None, None, :]
+    mx = (xs[:, None, None] + _CS[None, :, None] * rr).astype(np.float32).reshape(1, -1)
+    my = (ys[:, None, None] + _SN[None, :, None] * rr).astype(np.float32).reshape(1, -1)
+    prof = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    prof = prof.reshape(len(xs), _ND, _NK).astype(np.int16)
+    rise = prof[:, :, 2:] - prof[:, :, :-2]
+    rad = _FR[rise.argmax(2) + 1] * rs[:, None]
+    e = rise.max(2) / d
+    e.sort(1)
+    q25, med = e[:, _ND // 4], 0.5 * (e[:, _ND // 2 - 1] + e[:, _ND // 2])
+    mean = rad.sum(1) / _ND
+    spread = np.sqrt(np.square(rad - mean[:, None]).sum(1) / _ND) / mean
+    cx = xs + (_CS * rad).sum(1) / _ND
+    cy = ys + (_SN * rad).sum(1) / _ND
+    return q25, med, spread, cx, cy
