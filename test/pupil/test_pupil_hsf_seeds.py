@@ -122,3 +122,16 @@ def test_sizes_views_and_flat_frames():
     for flat in (np.zeros((240, 240), np.uint8), np.full((240, 240), 255, np.uint8)):
         assert ranker.seeds(flat) == []
     assert ranker.seeds(np.full((6, 6), 100, np.uint8)) == []
+
+
+def test_glint_option_prefers_the_disc_with_a_glint():
+    """With ``glints=True`` a bright corneal reflection on a dark disc counts for it: of two equal discs the
+    one carrying the glint comes first (without the option, either may)."""
+    img = np.full((240, 240), 150, np.uint8)
+    _disc(img, 70, 120, 14, 50)
+    _disc(img, 170, 120, 14, 50)
+    _disc(img, 174, 116, 2.5, 255)  # the glint
+    first = SeedRanker(glints=True).seeds(img)[0]
+    assert math.hypot(first.x - 170, first.y - 120) < 4, first
+    plain = SeedRanker().seeds(img)[:2]
+    assert {round(s.x / 100) for s in plain} == {1, 2}  # both discs among the first two
