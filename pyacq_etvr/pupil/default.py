@@ -16,6 +16,9 @@ from pyacq_etvr.pupil.ellipse import shift_conic
 from pyacq_etvr.pupil.hsf import HaarSurround
 from pyacq_etvr.pupil.rays import RayCaster, RayFit
 
+#: flattest pupil outline accepted (minor / major axis): cos(70 deg); eye cameras see pupils well inside that
+MIN_ASPECT = 0.34
+
 
 class DefaultDetector(Detector):
     """``default``: the best detector we have.
@@ -44,7 +47,7 @@ class DefaultDetector(Detector):
     6. **Confidence** (:mod:`.confidence`): calibrated map of the ray support, fit residual, aspect, flatness
        inside and dark/bright separation along the outline. Below ``min_confidence``: ``found=False``; after a
        frame with no pupil, below ``acquire_conf`` (0.5; hysteresis: junk in a blink stays unreported).
-       **Slit rejection** (blinks): a fit below ``slit_conf`` (0.6) that is much flatter than the last
+       **Slit rejection** (blinks): a fit below ``slit_conf`` (0.7) that is much flatter than the last
        confident pupil (aspect < 0.6 x its aspect, within 30 frames) or, with no recent confident pupil,
        flat (aspect < 0.6) with ends that do not separate dark from bright (``RayFit.end_separation`` < 0.75:
        a lash line or lid slit goes on past the ends) is the closing eye: ``found=False``, openness 0.
@@ -120,7 +123,7 @@ class DefaultDetector(Detector):
         self.max_seeds, self.n_refine, self.max_fits, self.lost_fits = max_seeds, n_refine, max_fits, lost_fits
         self.early_exit = 0.9  # a full search stops at the first seed refined to this confidence
         self.acquire_conf = 0.5  # confidence needed to report a pupil after a frame with none (blinks)
-        self.slit_conf = 0.6  # below this confidence, a flattened fit is taken for a closing eye (see _slit)
+        self.slit_conf = 0.7  # below this confidence, a flattened fit is taken for a closing eye (see _slit)
         self.reset()
 
     def reset(self) -> None:
@@ -283,9 +286,13 @@ class DefaultDetector(Detector):
         return aspect < 0.6 and fit.end_separation < 0.75
 
     def _plausible(self, fit: RayFit, w: int, h: int, short: int) -> bool:
-        """Centre inside the frame and the ellipse not smaller than a pupil can be."""
+        """Centre inside the frame, the ellipse not smaller than a pupil can be, and not flatter than
+        ``MIN_ASPECT`` (a pupil that flat would be seen 70 degrees off-axis; a lash line or lid slit is)."""
         ex, ey, ew, eh, _ = fit.ellipse
-        return 0 <= ex < w and 0 <= ey < h and min(ew, eh) >= max(3.0, self.r_min * short)
+        minor = min(ew, eh)
+        return (
+            0 <= ex < w and 0 <= ey < h and minor >= max(3.0, self.r_min * short) and minor >= MIN_ASPECT * max(ew, eh)
+        )
 
     @staticmethod
     def _moved(res: tuple[RayFit, np.ndarray], x: float, y: float, w: int, h: int, max_d: float):
