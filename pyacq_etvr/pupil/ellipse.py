@@ -115,19 +115,18 @@ def _sampson_lifted(q: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Sampson distance (H, N) of lifted points f (N, 6) to conics q (H, 5): |value| / |gradient|.
 
     One matrix product gives every conic's values and gradient components (rows of length N, so the
-    element-wise work that follows runs on contiguous rows)."""
+    element-wise work that follows runs on contiguous rows); computed as sqrt(value^2 / |gradient|^2)."""
     h = q.shape[0]
     coef = q @ _GRAD  # exact: every coefficient is one conic term times 1 or 2
     coef += _GRAD_CONST
     out = (coef.reshape(3 * h, 6) @ f.T).reshape(h, 3, -1)  # per conic: values, x-gradients, y-gradients
-    val, grad = out[:, 0], out[:, 1:]
-    np.square(grad, out=grad)
-    norm = grad[:, 0] + grad[:, 1]
+    np.square(out, out=out)
+    norm = out[:, 1] + out[:, 2]
     norm += 1e-12
-    np.sqrt(norm, out=norm)
-    np.abs(val, out=val)
-    val /= norm
-    return val
+    dist = out[:, 0]
+    dist /= norm
+    np.sqrt(dist, out=dist)
+    return dist
 
 
 def conic_to_ellipse(q: np.ndarray) -> tuple[float, float, float, float, float] | None:

@@ -62,10 +62,9 @@ class RayCaster:
         ang = np.arange(n_rays) * (2 * np.pi / n_rays)  # warpPolar: row i <-> angle 2 pi i / n
         self.cos, self.sin = np.cos(ang), np.sin(ang)
         c, s = self.cos, self.sin
-        self._cs = np.stack([c, s], axis=1)  # (rays, 2): edge point = radius * (cos, sin)
         self._quad = np.stack([c * c, c * s, s * s], axis=1)  # conic value along a ray: t^2 (quad @ abc) + ...
-        self._lin = self._cs  # ... + t (lin @ de)
-        self._lift = np.ones((n_rays, 6))  # scratch: lifted edge points of every ray; column 5 stays 1
+        self._lin = np.stack([c, s], axis=1)  # ... + t (lin @ de)
+        self._lift = np.ones((6, n_rays))  # scratch: lifted edge points of every ray (transposed); row 5 stays 1
         self._scratch: dict[int, _Scratch] = {}  # per samples-per-ray count
 
     def fit(
@@ -164,20 +163,25 @@ class RayCaster:
             k_out0, k_out1 = min(n_s - 2, int(1.2 * r / step) + 1), min(n_s, int(1.9 * r / step) + 2)
             return polar[:, :k_in], polar[:, k_out0:k_out1]
         t = self._ray_radius(prior)  # just inside and just outside the prior ellipse, ray by ray
-        t /= step
-        both = polar[self._rows2, _index(t[:, None] * _IN_OUT, n_s)]
+        both = polar[self._rows2, _index(t[:, None] * (_IN_OUT / step), n_s)]
         return both[:, :3], both[:, 3:]
 
     def _edges(self, sc: _Scratch, level: float, glint_level: float, step: float, exit_r: np.ndarray | None):
-        """(lifted edge points (:func:`.ellipse.lift`), number of points) of the rays with a clean first
-        dark-to-bright edge; None if fewer than 8. Every ray is computed; the selection comes last."""
+        """(lifted edge points (:func:`.ellipse.lift`; a transposed view), number of points) of the rays with a
+        clean first dark-to-bright edge; None if fewer than 8. Every ray is computed; the selection comes last."""
         polar, rows = sc.polar, self._rows
-        below = sc.padded < level  # (the 2 padding columns repeat the last sample: no crossing there)
-        cross = below[:, :-1] > below[:, 1:]  # dark at k, bright at k + 1: the first one is the ray's edge
+        # flat (row after row) element-wise passes; the padding columns repeat the last sample, so the
+        # shifted comparisons never see a crossing or glint of the next row at a crossing that counts
+        b, c, g, n = sc.flat[0], sc.flat[1], sc.flat[2], sc.flat.shape[1]
+        np.less(sc.padded.reshape(-1), level, out=b)
+        np.greater(b[:-1], b[1:], out=c[:-1])  # dark at k, bright at k + 1: the first one is the ray's edge
+        cross = c.reshape(sc.padded.shape)
+        cross[:, -1] = False  # (row wrap)
         k = cross.argmax(axis=1)
-        ok = cross[rows, k]
-        after = sc.after[rows, k]  # samples k + 1 .. k + 3: drop crossings into a glint (bright spot)
-        ok &= np.maximum(after[:, 0], after[:, 2]) < glint_level
+        np.greater_equal(sc.padded.reshape(-1), glint_level, out=b)  # glints: bright at k + 1 or k + 3
+        np.logical_or(b[1 : n - 2], b[3:], out=g[: n - 3])
+        np.greater(c[: n - 3], g[: n - 3], out=g[: n - 3])  # crossings not into a glint
+        ok = g.reshape(sc.padded.shape)[rows, k]
         if exit_r is not None:  # an edge found beyond the frame border is made up by the padding
             ok &= (k + 2) * step < exit_r
         n_points = int(np.count_nonzero(ok))
@@ -186,15 +190,15 @@ class RayCaster:
         if self.edge == "gradient":
             rad = _gradient_edge(sc, rows, k)
         else:
-            v0, v1 = polar[rows, k], after[:, 0]
+            v0, v1 = polar[rows, k], sc.padded[rows, k + 1]
             rad = k + (level - v0) / np.maximum(v1 - v0, 1e-3)
         rad *= step
-        lifted = self._lift
-        xy = lifted[:, 3:5]
-        np.multiply(self._cs, rad[:, None], out=xy)
-        np.multiply(xy, xy[:, :1], out=lifted[:, 0:2])  # x^2, xy
-        np.multiply(xy[:, 1], xy[:, 1], out=lifted[:, 2])
-        return lifted[ok], n_points
+        lifted = self._lift  # (6, rays): x^2, xy, y^2, x, y, 1 in rows (contiguous element-wise passes)
+        np.multiply(self.cos, rad, out=lifted[3])
+        np.multiply(self.sin, rad, out=lifted[4])
+        np.multiply(lifted[3:5], lifted[3], out=lifted[0:2])
+        np.multiply(lifted[4], lifted[4], out=lifted[2])
+        return lifted[:, ok].T, n_points
 
     def _fit_points(self, f: np.ndarray, prior: np.ndarray | None):
         """RANSAC conic (no prior) or the refit of the prior's inliers: (conic, inlier mask, Sampson
@@ -219,18 +223,18 @@ class RayCaster:
         return np.minimum(tx, ty)
 
     def _ray_radius(self, q: np.ndarray) -> np.ndarray:
-        """Distance from the origin to conic q along each ray (px; huge where the ray never meets it)."""
-        qa = self._quad @ q[:3]  # q(t cos, t sin) - 1 = qa t^2 + qb t - 1
-        qb = self._lin @ q[3:5]
-        a, b, c = q[:3].tolist()  # qa >= the smaller eigenvalue of [[a, b/2], [b/2, c]]: > 1e-12 everywhere?
-        if a + c - math.hypot(a - c, b) <= 1e-9:  # (never for a fitted pupil)
-            return _ray_radius_safe(qa, qb)
-        t = qb * qb
-        qa *= 2.0
-        t += 2.0 * qa
+        """Distance from the origin to conic q along each ray (px; huge where the ray never meets it).
+
+        Along a ray, q(t cos, t sin) - 1 = qa t^2 + qb t - 1 with qa and qb quadratic / linear forms of
+        (cos, sin); the positive root is 2 / (qb + sqrt(qb^2 + 4 qa)), and qb^2 + 4 qa is itself a quadratic
+        form of (cos, sin), so the whole is three small products and three element-wise operations."""
+        a, b, c, d, e = q.tolist()
+        if a + c - math.hypot(a - c, b) <= 1e-9:  # qa <= 1e-12 on some ray: not an ellipse around the origin
+            return _ray_radius_safe(self._quad @ q[:3], self._lin @ q[3:5])
+        t = self._quad @ np.array([4 * a + d * d, 4 * b + 2 * d * e, 4 * c + e * e])  # qb^2 + 4 qa
         np.sqrt(t, out=t)
-        t -= qb
-        t /= qa
+        t += self._lin @ q[3:5]
+        np.divide(2.0, t, out=t)
         return t
 
     def _separation(self, polar: np.ndarray, q: np.ndarray, step: float, half: float) -> tuple[float, float]:
@@ -240,8 +244,7 @@ class RayCaster:
         lash line or slit of a closing eye) goes on beyond the ends of a flat fit but a pupil does not."""
         t = self._ray_radius(q)
         n_s = polar.shape[1]
-        pos = t[:, None] * _SEP
-        pos /= step
+        pos = t[:, None] * (_SEP / step)
         v = polar[self._rows2, _index(pos, n_s)]
         good = v @ _RISE > half  # bright outside minus dark inside
         good &= pos[:, 1] < n_s - 0.5
@@ -266,21 +269,20 @@ class _Scratch:
     that per-ray windows are gathered by one fancy index with no index arithmetic or clipping.
 
     ``polar`` (rays, n_s) float32 lives in ``padded`` (2 more columns repeating the last sample);
-    ``after[r, k]`` = polar[r, k + 1 : k + 4] (padded). ``diff`` (rays, n_s + 5) holds at column c the
+    ``flat`` holds 3 boolean images of the size of ``padded``, flattened. ``diff`` (rays, n_s + 5) holds at column c the
     central difference polar[i + 1] - polar[i - 1] at sample i = clip(c - 2, 1, n_s - 2) (columns 3 .. n_s,
     edge-replicated 3 columns to the left and 4 to the right): ``win7[r, k]`` = the differences at samples
     k - 2 .. k + 4 (the +-3 window around sample k + 1, clipped), ``peak3[r, c]`` = diff[r, c : c + 3] and
     ``sample[c]`` = the sample index of the middle one, diff column c + 1.
     """
 
-    __slots__ = ("padded", "polar", "after", "diff", "win7", "peak3", "sample")
+    __slots__ = ("padded", "polar", "flat", "diff", "win7", "peak3", "sample")
 
     def __init__(self, n_rays: int, n_s: int) -> None:
         f4 = np.dtype(np.float32).itemsize
         self.padded = np.zeros((n_rays, n_s + 2), np.float32)
         self.polar = self.padded[:, :n_s]
-        rs = self.padded.strides[0]
-        self.after = np.ndarray((n_rays, n_s - 1, 3), np.float32, self.padded, f4, (rs, f4, f4))
+        self.flat = np.zeros((3, self.padded.size), bool)
         self.diff = np.zeros((n_rays, n_s + 5), np.float32)
         ds = self.diff.strides[0]
         self.win7 = np.ndarray((n_rays, n_s - 1, 7), np.float32, self.diff, 0, (ds, f4, f4))
