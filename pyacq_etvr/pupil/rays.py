@@ -65,7 +65,8 @@ class RayCaster:
         self._quad = np.stack([c * c, c * s, s * s], axis=1)  # conic value along a ray: t^2 (quad @ abc) + ...
         self._lin = np.stack([c, s], axis=1)  # ... + t (lin @ de)
         self._lift = np.ones((6, n_rays))  # scratch: lifted edge points of every ray (transposed); row 5 stays 1
-        self._scratch: dict[int, _Scratch] = {}  # per samples-per-ray count
+        self._buffers = _Scratch.buffers(n_rays)
+        self._scratch: dict[int, _Scratch] = {}  # views of the buffers per samples-per-ray count
 
     def fit(
         self,
@@ -148,7 +149,7 @@ class RayCaster:
             polar = cv2.morphologyEx(polar, cv2.MORPH_OPEN, _GLINT_KERNEL)
         sc = self._scratch.get(n_s)
         if sc is None:
-            sc = self._scratch[n_s] = _Scratch(self.n_rays, n_s)
+            sc = self._scratch[n_s] = _Scratch(self.n_rays, n_s, self._buffers)
         cv2.GaussianBlur(polar.astype(np.float32), (5, 3), 0, dst=sc.polar)  # de-noise along rays and across
         sc.padded[:, n_s:] = sc.polar[:, n_s - 1 :]
         return sc, max_r / n_s, exit_r
@@ -265,25 +266,33 @@ _PARABOLA = np.array([[1.0, 0.5], [-2.0, 0.0], [1.0, -0.5]], np.float32)  # (d0,
 
 
 class _Scratch:
-    """Buffers for one samples-per-ray count ``n_s``, with strided window views over them (built once), so
-    that per-ray windows are gathered by one fancy index with no index arithmetic or clipping.
+    """Views for one samples-per-ray count ``n_s`` over buffers shared by every count (one ray pass uses one
+    count at a time), with strided window views over them (built once per count), so that per-ray windows
+    are gathered by one fancy index with no index arithmetic or clipping.
 
-    ``polar`` (rays, n_s) float32 lives in ``padded`` (2 more columns repeating the last sample);
-    ``flat`` holds 3 boolean images of the size of ``padded``, flattened. ``diff`` (rays, n_s + 5) holds at column c the
-    central difference polar[i + 1] - polar[i - 1] at sample i = clip(c - 2, 1, n_s - 2) (columns 3 .. n_s,
-    edge-replicated 3 columns to the left and 4 to the right): ``win7[r, k]`` = the differences at samples
-    k - 2 .. k + 4 (the +-3 window around sample k + 1, clipped), ``peak3[r, c]`` = diff[r, c : c + 3] and
-    ``sample[c]`` = the sample index of the middle one, diff column c + 1.
+    ``polar`` (rays, n_s) float32 lives in ``padded`` (2 more columns repeating the last sample); ``flat``
+    holds 3 boolean images of the size of ``padded``, flattened. ``diff`` (rays, n_s + 5) holds at column c
+    the central difference polar[i + 1] - polar[i - 1] at sample i = clip(c - 2, 1, n_s - 2) (columns
+    3 .. n_s, edge-replicated 3 columns to the left and 4 to the right): ``win7[r, k]`` = the differences at
+    samples k - 2 .. k + 4 (the +-3 window around sample k + 1, clipped), ``peak3[r, c]`` =
+    diff[r, c : c + 3] and ``sample[c]`` = the sample index of the middle one, diff column c + 1.
     """
 
     __slots__ = ("padded", "polar", "flat", "diff", "win7", "peak3", "sample")
 
-    def __init__(self, n_rays: int, n_s: int) -> None:
+    @staticmethod
+    def buffers(n_rays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The shared buffers, sized for the largest sample count."""
+        size = n_rays * (_MAX_SAMPLES + 5)
+        return np.zeros(size, np.float32), np.zeros((3, size), bool), np.zeros(size, np.float32)
+
+    def __init__(self, n_rays: int, n_s: int, buffers: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         f4 = np.dtype(np.float32).itemsize
-        self.padded = np.zeros((n_rays, n_s + 2), np.float32)
+        size = n_rays * (n_s + 2)
+        self.padded = buffers[0][:size].reshape(n_rays, n_s + 2)
         self.polar = self.padded[:, :n_s]
-        self.flat = np.zeros((3, self.padded.size), bool)
-        self.diff = np.zeros((n_rays, n_s + 5), np.float32)
+        self.flat = buffers[1][:, :size]
+        self.diff = buffers[2][: n_rays * (n_s + 5)].reshape(n_rays, n_s + 5)
         ds = self.diff.strides[0]
         self.win7 = np.ndarray((n_rays, n_s - 1, 7), np.float32, self.diff, 0, (ds, f4, f4))
         self.peak3 = np.ndarray((n_rays, n_s + 3, 3), np.float32, self.diff, 0, (ds, f4, f4))
