@@ -100,7 +100,7 @@ def _ellipse_mask(q: np.ndarray) -> np.ndarray:
     det = a * q[:, 2]
     det *= 4.0
     det -= np.square(q[:, 1])
-    return (det > 0) & (a > 0)
+    return np.minimum(det, a) > 0
 
 
 def sampson(q: np.ndarray, x: np.ndarray, y: np.ndarray, f: np.ndarray | None = None) -> np.ndarray:
@@ -180,7 +180,8 @@ class Ransac:
         sol = _solve(f[self._table(n), :5], self._ones)  # (H, 5) conics through 5 sampled points each
         good = _ellipse_mask(sol)  # False for the NaN rows of singular samples too
         if not good.all():
-            if not np.isfinite(sol).all():  # a singular sample: drop near-singular ones too (as always did)
+            if math.isnan(sol[:, 0].sum()) and np.isnan(sol).any():  # a singular sample (NaN row): drop the
+                # near-singular ones too, as np.linalg.solve's error made this do
                 sol = self._solve_nonsingular(f, n)
                 if sol is None:
                     return None
@@ -190,10 +191,12 @@ class Ransac:
                 return None
         tol = self.tol
         dist = _sampson_lifted(sol, f)  # (H, N)
-        np.minimum(dist, tol, out=dist)
         inl = dist < tol
-        score = inl.sum(axis=1) - dist.sum(axis=1) / (tol * n)
-        best = int(np.argmax(score))
+        np.minimum(dist, tol, out=dist)
+        # score: inliers - sum(min(d, tol)) / (tol n), as one sum: minus the sum of min(d, tol) / (tol n) - inlier
+        loss = dist * (1.0 / (tol * n))
+        loss -= inl
+        best = int(np.argmin(loss.sum(axis=1)))
         return refit_lifted(sol[best], inl[best], f, tol, dist[best])
 
     def _solve_nonsingular(self, f: np.ndarray, n: int) -> np.ndarray | None:
