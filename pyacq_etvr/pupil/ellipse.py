@@ -8,7 +8,7 @@ distance (first-order geometric distance). The hot paths are written for few num
 points and ~48 hypotheses the per-call overhead, not the arithmetic, dominates: every point is lifted once
 to ``(x^2, xy, y^2, x, y, 1)`` (:func:`lift`), hypothesis samples and inlier refits gather its rows, and the
 Sampson distance of all hypotheses is one matrix product (conic value and both gradient components
-together). A RANSAC round of 48 hypotheses on 64 points costs ~50 us.
+together). A RANSAC round of 48 hypotheses on ~60 points costs ~75 us (~15 us of it the 48 LAPACK solves).
 """
 
 from __future__ import annotations

@@ -7,9 +7,12 @@ the midpoint, interpolated linearly between samples (sub-pixel). A crossing that
 sample brighter than the glint level right after the crossing) is dropped, as are rays that never start
 dark. A vectorised RANSAC ellipse (see :mod:`.ellipse`) rejects eyelid, eyelash and remaining glint points.
 
-Cost: a pass is ~60 numpy/OpenCV calls on arrays of 64 rays x <= 96 samples, so call overhead dominates;
-the code computes every ray at once (no per-ray selection before the end), gathers with one fancy index
-where it can, lifts the edge points once for RANSAC, refit and residual, and reuses scratch buffers.
+Cost (240x240 frames, one core): ~0.19 ms for a guided pass with the confidence evidence, ~0.22 ms for a
+RANSAC pass (of which ~35 us polar sampling, ~75 us RANSAC). A pass is ~80 numpy/OpenCV calls on arrays of
+64 rays x <= 96 samples, so call overhead dominates: the code computes every ray at once (selection comes
+last), runs the element-wise tests on flat contiguous buffers, gathers per-ray windows with one fancy index
+through strided views of scratch buffers (no index clipping), and lifts the edge points once for RANSAC,
+refit and residual.
 """
 
 from __future__ import annotations
