@@ -81,10 +81,11 @@ def fit_conic(x: np.ndarray, y: np.ndarray) -> Conic | None:
     return q if np.isfinite(q).all() else None
 
 
-def _fit_lifted(f: np.ndarray) -> Conic:
-    """Least-squares conic of lifted points (N, 6): normal equations of the first five columns, whose
-    right-hand side (their sums) is the last column of the same Gram matrix. NaN if singular."""
-    g = f.T @ f
+def _fit_lifted(f: np.ndarray, mask: np.ndarray | None = None) -> Conic:
+    """Least-squares conic of lifted points (N, 6) (those in ``mask``): normal equations of the first five
+    columns, whose right-hand side (their sums) is the last column of the same Gram matrix. NaN if singular."""
+    ft = f.T if mask is None else f.T.compress(mask, axis=1)
+    g = ft @ ft.T
     return _solve(g[:5, :5], g[:5, 5])
 
 
@@ -220,7 +221,7 @@ def refit_lifted(
 
     ``dist`` (the points' distances to q) is computed if not given.
     """
-    q2 = _fit_lifted(f[mask]) if np.count_nonzero(mask) >= 5 else None
+    q2 = _fit_lifted(f, mask) if np.count_nonzero(mask) >= 5 else None
     if q2 is not None:
         a, b, c = q2[:3].tolist()
         if a > 0 and c > 0 and 4 * a * c - b * b > 0:  # False for NaN (singular)
