@@ -250,7 +250,7 @@ class RayCaster:
         n_s = polar.shape[1]
         pos = t[:, None] * (_SEP / step)
         v = polar[self._rows2, _index(pos, n_s)]
-        good = v @ _RISE > half  # bright outside minus dark inside
+        good = np.subtract(v[:, 1], v[:, 0]) > half  # bright outside minus dark inside
         good &= pos[:, 1] < n_s - 0.5
         n = t.size
         k = max(2, n // 8)
@@ -263,7 +263,6 @@ _GLINT_KERNEL = np.ones((5, 5), np.uint8)  # 5 rays x 5 samples
 # fractions of the prior ellipse radius sampled for the pupil level (3 first) and the surround level
 _IN_OUT = np.array([0.3, 0.5, 0.7, 1.15, 1.3, 1.45])
 _SEP = np.array([0.7, 1.3])  # fractions of the fitted radius compared by the separation evidence
-_RISE = np.array([-1.0, 1.0], np.float32)  # outside minus inside
 _PEAK_START = np.array([0, 0, 1, 2, 3, 4, 4])  # window index of the steepest rise -> start of the 3 around it
 _PARABOLA = np.array([[1.0, 0.5], [-2.0, 0.0], [1.0, -0.5]], np.float32)  # (d0, d1, d2) -> (curvature, slope)
 
