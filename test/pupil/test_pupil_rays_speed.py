@@ -255,3 +255,14 @@ def test_fit_is_repeatable_and_reports_consistent_evidence():
     assert 0 < fit.n_inliers <= fit.n_points <= fit.n_rays and 0 <= fit.rms < 1.0
     guided = rc.fit(gray, 59, 61, 13, prior=q)
     assert guided is not None and abs(guided[0].ellipse[0] - fit.ellipse[0]) < 0.5
+
+
+def test_fit_returns_none_without_a_pupil_and_on_degenerate_input():
+    rc = RayCaster()
+    assert rc.fit(np.full((80, 80), 120, np.uint8), 40, 40, 10) is None  # no contrast: no levels
+    assert rc.fit(np.full((80, 80), 120, np.uint8), 200, 200, 10) is None  # centre far outside: empty crop
+    noise = np.random.default_rng(2).integers(0, 256, (80, 80)).astype(np.uint8)
+    res = rc.fit(noise, 40, 40, 10)  # pure noise: nothing or an unsupported fit, never an exception
+    assert res is None or res[0].n_inliers <= res[0].n_rays
+    assert E.Ransac().fit(np.arange(4.0), np.arange(4.0)) is None  # fewer than 5 points
+    assert E.conic_to_ellipse(np.array([0.01, 0.0, -0.01, 0.0, 0.0])) is None  # a hyperbola
