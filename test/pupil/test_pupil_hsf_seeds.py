@@ -9,7 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from pyacq_etvr.pupil.hsf import Coarse, HaarSurround, SeedRanker
+from pyacq_etvr.pupil.hsf import Coarse, HaarSurround
+from pyacq_etvr.pupil.seedrank import SeedRanker
 
 
 def _load(out: str, n: int, tier: str, seed: int) -> list[tuple[np.ndarray, float, float, float]]:
@@ -135,3 +136,23 @@ def test_glint_option_prefers_the_disc_with_a_glint():
     assert math.hypot(first.x - 170, first.y - 120) < 4, first
     plain = SeedRanker().seeds(img)[:2]
     assert {round(s.x / 100) for s in plain} == {1, 2}  # both discs among the first two
+
+
+def test_bad_input_and_settings_are_refused():
+    from pyacq_etvr.core.errors import ConfigError, ImageError
+
+    ranker = SeedRanker()
+    for bad in (np.zeros((64, 64), np.float32), np.zeros((64, 64, 3), np.uint8), np.zeros(64, np.uint8), [[1, 2]]):
+        with pytest.raises(ImageError):
+            ranker.seeds(bad)
+    for kw in (
+        {"r_min": 0.0},
+        {"r_max": 0.6},
+        {"r_min": 0.2, "r_max": 0.1},
+        {"per": 0},
+        {"n_probe": 2.5},
+        {"coarse_size": 8},
+        {"glints": 1},
+    ):
+        with pytest.raises(ConfigError):
+            SeedRanker(**kw)
