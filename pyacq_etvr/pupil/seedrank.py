@@ -58,8 +58,9 @@ class SeedRanker:
     side), ``coarse_size`` 64 px, ``per`` 12 peaks per box size, ``n_probe`` 16 candidates re-ranked by rays,
     ``glints`` False (True adds the mass of bright spots around a candidate to its score: better on our
     synthetic frames, worse on the real clips, where glints often sit on the iris).
-    Threading: one instance per thread (scratch buffers). Cost on 240x240, one core: ~1.3x the plain HSF
-    candidates of :class:`HaarSurround` (~0.5-0.65 ms vs 0.45-0.5 ms on the shared test machine).
+    Threading: one instance per thread (scratch buffers). Cost on 240x240, one core: ~0.45 ms CPU, 1.2-1.25x
+    the plain HSF seeds of the ``default`` detector (:class:`~.hsf.HaarSurround` candidates, darkest disc,
+    nested discs), measured interleaved on the shared 2-core machine.
     Frames too small for the smallest box (or flat) give no seed.
     """
 
