@@ -21,11 +21,11 @@ from pyacq_etvr.pupil.hsf import Coarse
 # seed 11 and on the real clips. Stage 1 ranks the dark spots found at every box size; stage 2 re-ranks the
 # best few by how consistently the image rises into a brighter surround all around them.
 # Without the glint feature (default: on the real clips the glints often sit on the iris or lid, so they mislead)
-_W1 = np.array([-3.05, 3.75, 1.9, 8.06, -0.41, 4.79, 2.29, 0.0], np.float32)  # see _features
-_W2 = np.array([0.762, 2.74, -2.39, -13.0], np.float32)  # stage-1 score, q25 rise, median rise, radius spread
+_W1 = np.array([-2.67, 3.25, 1.18, 8.9, -0.35, -13.91, 2.36, 0.0, 21.18], np.float32)  # see _features
+_W2 = np.array([0.756, 3.22, -2.51, -11.86], np.float32)  # stage-1 score, q25 rise, median rise, radius spread
 # With it (``glints=True``): synthetic hard frames recall@3 0.70 -> 0.75, real clips slightly worse
-_W1G = np.array([-3.21, 2.66, 0.7, 9.21, -3.86, 6.24, 2.29, 2.69], np.float32)
-_W2G = np.array([0.765, 4.51, -4.31, -11.3], np.float32)
+_W1G = np.array([-2.91, 2.45, 0.64, 9.65, -3.23, -6.06, 2.37, 2.21, 13.84], np.float32)
+_W2G = np.array([0.777, 3.98, -3.77, -11.42], np.float32)
 _ND, _NK = 16, 12  # stage 2: rays, samples per ray
 _FR = np.linspace(0.2, 2.0, _NK).astype(np.float32)  # ray samples, fractions of the candidate radius
 _ANG = np.arange(_ND) * (2 * np.pi / _ND)
@@ -47,20 +47,22 @@ class SeedRanker:
        best of each size by contrast + darkness.
     2. **Stage 1 score**: the four sides of the surround taken separately (a lash line, a lid crease or a
        frame edge darkens some of them: the weakest and second weakest side contrasts count), darkness
-       relative to the frame, texture inside (standard deviation) and size. Non-maximum suppression keeps
-       ``n_probe`` diverse candidates (a pupil inside a larger iris stays).
+       relative to the frame, texture inside (standard deviation at the search resolution and at twice it)
+       and size. Non-maximum suppression keeps ``n_probe`` diverse candidates (a pupil inside a larger iris
+       stays).
     3. **Stage 2**: 16 rays from each kept candidate (one ``cv2.remap`` for all) give the steepest rise per
        direction: the 25 % quantile of those rises (a pupil rises all round, a line on two sides), their
        median and the spread of the edge radii re-rank the candidates; each seed moves to the mean of its
-       edge points and takes their mean distance as its radius (within 0.6-1.5 x the box estimate).
+       edge points and takes their mean distance as its radius (within 0.6-1.5 x the box estimate); seeds
+       that land on the same outline are kept once.
 
     Parameters (defaults): ``r_min`` 0.02, ``r_max`` 0.25 (pupil radius range, fractions of the shorter
     side), ``coarse_size`` 64 px, ``per`` 12 peaks per box size, ``n_probe`` 16 candidates re-ranked by rays,
     ``glints`` False (True adds the mass of bright spots around a candidate to its score: better on our
     synthetic frames, worse on the real clips, where glints often sit on the iris).
-    Threading: one instance per thread (scratch buffers). Cost on 240x240, one core: ~0.45 ms CPU, 1.2-1.25x
-    the plain HSF seeds of the ``default`` detector (:class:`~.hsf.HaarSurround` candidates, darkest disc,
-    nested discs), measured interleaved on the shared 2-core machine.
+    Threading: one instance per thread (scratch buffers). Cost on 240x240, one core: ~0.5 ms, 1.25-1.5x the
+    plain HSF seeds of the ``default`` detector (:class:`~.hsf.HaarSurround` candidates, darkest disc,
+    nested discs), measured interleaved on the shared (noisy) 2-core machine.
     Frames too small for the smallest box (or flat) give no seed.
     """
 
@@ -113,16 +115,21 @@ class SeedRanker:
         rs = np.clip(r_edge * s, 0.6 * rs, 1.5 * rs)  # the mean edge radius, within reason
         score = w2[0] * s1 + w2[1] * q25 + w2[2] * med + w2[3] * spread
         h, w = gray.shape
-        order = np.argsort(-score)[:k]
+        order = np.argsort(-score)
         cx, cy = (cx[order] * s + c).tolist(), (cy[order] * s + c).tolist()
         rs, score, levels = rs[order].tolist(), score[order].tolist(), levels[order].tolist()
-        return [
-            Coarse(min(max(cx[i], 0.0), w - 1.0), min(max(cy[i], 0.0), h - 1.0), rs[i], *levels[i], score[i])
-            for i in range(len(order))
-        ]
+        out: list[Coarse] = []
+        for i in range(len(order)):  # candidates whose rays found the same outline are one seed
+            x, y, r = min(max(cx[i], 0.0), w - 1.0), min(max(cy[i], 0.0), h - 1.0), rs[i]
+            if any((x - o.x) ** 2 + (y - o.y) ** 2 < 0.25 * r * o.r and 0.67 < r / o.r < 1.5 for o in out):
+                continue
+            out.append(Coarse(x, y, r, *levels[i], score[i]))
+            if len(out) >= k:
+                break
+        return out
 
     def candidates(self, gray: np.ndarray):
-        """Stage-1 candidates of a uint8 frame: x, y, r (full-resolution px), features (n, 8) and levels
+        """Stage-1 candidates of a uint8 frame: x, y, r (full-resolution px), features (n, 9) and levels
         (n, 2: inner and surround means); None if the frame is too small or has no dark spot."""
         import cv2
 
@@ -130,7 +137,9 @@ class SeedRanker:
         s, radii, pad, scratch = self._plan(h, w)
         if not radii:
             return None
-        small = _reduce(gray, s)
+        f = 2 if s % 2 == 0 else 1  # fine texture: measured at f times the search resolution
+        fine = _reduce(gray, s // f)
+        small = _reduce(fine, f) if f > 1 else fine
         self._small = small
         hist = np.cumsum(cv2.calcHist([small], [0], None, [256], [0, 256]).ravel())
         p2, p50 = np.searchsorted(hist, [0.02 * hist[-1], 0.5 * hist[-1]])
@@ -142,12 +151,19 @@ class SeedRanker:
         sh, sw = small.shape
         ri, rem = np.divmod(idx, sh * sw)
         ys, xs = np.divmod(rem, sw)
-        padded = cv2.copyMakeBorder(opened, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        ii, ii2 = cv2.integral2(padded, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
-        gi = None
+        rep = cv2.BORDER_REPLICATE
+        sums = scratch[4]  # preallocated integral images (coarse, fine; sum and sum of squares)
+        cv2.integral2(cv2.copyMakeBorder(opened, pad, pad, pad, pad, rep), sums[0], sums[1], cv2.CV_32S, cv2.CV_64F)
+        fp = scratch[5]
+        if f > 1:
+            fine_open = cv2.morphologyEx(fine, cv2.MORPH_OPEN, _K3)
+            cv2.integral2(cv2.copyMakeBorder(fine_open, fp, fp, fp, fp, rep), sums[2], sums[3], cv2.CV_32S, cv2.CV_64F)
+        ints = [*sums, None]
         if self.glints:  # what the opening erased: glints (corneal reflections, often on or near the pupil)
-            gi = cv2.integral(cv2.copyMakeBorder(cv2.subtract(small, opened), pad, pad, pad, pad, cv2.BORDER_CONSTANT))
-        return _features((ii, ii2, gi), xs + pad, ys + pad, np.asarray(radii)[ri], inner, pad, s, float(p50), d)
+            ints[4] = cv2.integral(
+                cv2.copyMakeBorder(cv2.subtract(small, opened), pad, pad, pad, pad, cv2.BORDER_CONSTANT)
+            )
+        return _features(ints, (f, fp), xs + pad, ys + pad, np.asarray(radii)[ri], inner, pad, s, float(p50), d)
 
     def _plan(self, h: int, w: int) -> tuple:
         """Reduction factor, box half-sizes, integral-image padding and scratch buffers (cached per size)."""
@@ -165,8 +181,17 @@ class SeedRanker:
                 m = max(1, r // 2)
                 border[i, m : sh - m, m : sw - m] = 1.0  # no peak near the border (dark corners, cut pupils)
             gains = [(4 * r + 1) ** 2 / ((4 * r + 1) ** 2 - (2 * r + 1) ** 2) for r in radii]  # ring mean factor
-            scratch = (np.empty((n, sh, sw), np.float32), np.empty((n, sh, sw), np.float32), border, gains)
-            self._plans[(h, w)] = (s, radii, 2 * max(radii, default=1) + 2, scratch)
+            pad = 2 * max(radii, default=1) + 2  # the surround of the largest box
+            f = 2 if s % 2 == 0 else 1  # the fine frame (texture) has f times the search resolution
+            fh, fw = h // (s // f), w // (s // f)
+            fpad = f * (max(radii, default=1) + 1) if f > 1 else pad  # the inner box only
+            sums = [np.empty((sh + 2 * pad + 1, sw + 2 * pad + 1), t) for t in (np.int32, np.float64)]
+            if f > 1:
+                sums += [np.empty((fh + 2 * fpad + 1, fw + 2 * fpad + 1), t) for t in (np.int32, np.float64)]
+            else:
+                sums += sums  # the fine frame is the search frame
+            grids = (np.empty((n, sh, sw), np.float32), np.empty((n, sh, sw), np.float32), border, gains)
+            self._plans[(h, w)] = (s, radii, pad, (*grids, sums, fpad))
         return self._plans[(h, w)]
 
 
@@ -190,7 +215,7 @@ def _peaks(small: np.ndarray, radii: list[int], scratch: tuple, per: int) -> tup
     (radius, y, x) stack and the inner box means there."""
     import cv2
 
-    inner, resp, border, gains = scratch
+    inner, resp, border, gains = scratch[:4]
     n, sh, sw = resp.shape
     boxes: dict[int, np.ndarray] = {}
     for i, r in enumerate(radii):
@@ -212,13 +237,14 @@ def _peaks(small: np.ndarray, radii: list[int], scratch: tuple, per: int) -> tup
     return idx[sel], vals[sel]
 
 
-def _features(integrals: tuple, xs, ys, rb, inner, pad: int, s: int, p50: float, d: float):
-    """Stage-1 features at padded reduced-frame (xs, ys), box half-sizes rb, from the integral images of the
-    opened frame, of its square and of the erased glints: the four side contrasts of the surround sorted
-    (weakest, second weakest, mean of the two strongest), darkness (p50 - inner), log radius, texture inside
-    (standard deviation), the weakest side contrast relative to it and the glint mass around (log); levels
-    in units of d."""
-    ii, ii2, gi = integrals
+def _features(integrals: list, fine: tuple, xs, ys, rb, inner, pad: int, s: int, p50: float, d: float):
+    """Stage-1 features at padded reduced-frame (xs, ys), box half-sizes rb, from the integral images (and of
+    the squares) of the opened frame, of the opened frame at f times its resolution, and of the erased glints
+    (or None): the four side contrasts of the surround sorted (weakest, second weakest, mean of the two
+    strongest), darkness (p50 - inner), log radius, texture inside (standard deviation), the weakest side
+    contrast relative to it, the glint mass around (log) and the texture inside at the finer resolution;
+    levels in units of d."""
+    ii, ii2, fi, fi2, gi = integrals
     # the four sides of the surround (left, right, top, bottom) and the inner box, gathered at once
     c = _BOX_A[:, :, None] * rb + _BOX_B[:, :, None]  # (x0, x1, y0, y1) x box x candidate, relative
     x0, x1, y0, y1 = c[0] + xs, c[1] + xs, c[2] + ys, c[3] + ys
@@ -227,8 +253,14 @@ def _features(integrals: tuple, xs, ys, rb, inner, pad: int, s: int, p50: float,
     sq = (ii2[y1, x1] - ii2[y0, x1] - ii2[y1, x0] + ii2[y0, x0]) / ((x1 - x0) * (y1 - y0))
     con = np.sort(means[:4] - inner, 0)
     sd = np.sqrt(np.maximum(sq - means[4] * means[4], 0.0))
+    f, fpad = fine
+    x0, x1, y0, y1 = ((v - pad) * f + fpad for v in (x0, x1, y0, y1))  # the same inner box on the finer frame
+    area = (x1 - x0) * (y1 - y0)
+    m1 = (fi[y1, x1] - fi[y0, x1] - fi[y1, x0] + fi[y0, x0]) / area
+    m2 = (fi2[y1, x1] - fi2[y0, x1] - fi2[y1, x0] + fi2[y0, x0]) / area
+    sd_fine = np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
     r_full = 1.4 * rb * s
-    feats = np.empty((8, xs.size), np.float32)
+    feats = np.empty((9, xs.size), np.float32)
     feats[0:2] = con[0:2] / d
     feats[2] = 0.5 * (con[2] + con[3]) / d
     feats[3] = (p50 - inner) / d
@@ -243,6 +275,7 @@ def _features(integrals: tuple, xs, ys, rb, inner, pad: int, s: int, p50: float,
             gi[ys + ro + 1, xs + ro + 1] - gi[ys - ro, xs + ro + 1] - gi[ys + ro + 1, xs - ro] + gi[ys - ro, xs - ro]
         )
         feats[7] = np.log1p(feats[7] / d)
+    feats[8] = sd_fine / d
     c = (s - 1) / 2.0
     levels = np.stack([inner, inner + 0.25 * con.sum(0)], 1)
     return (xs - pad) * s + c, (ys - pad) * s + c, r_full, feats.T, levels

@@ -125,17 +125,24 @@ def test_sizes_views_and_flat_frames():
     assert ranker.seeds(np.full((6, 6), 100, np.uint8)) == []
 
 
-def test_glint_option_prefers_the_disc_with_a_glint():
+def test_glint_option_favours_the_disc_with_a_glint():
     """With ``glints=True`` a bright corneal reflection on a dark disc counts for it: of two equal discs the
-    one carrying the glint comes first (without the option, either may)."""
+    one carrying the glint gains on the other; both stay the first two seeds, each once (no duplicates)."""
     img = np.full((240, 240), 150, np.uint8)
     _disc(img, 70, 120, 14, 50)
     _disc(img, 170, 120, 14, 50)
     _disc(img, 174, 116, 2.5, 255)  # the glint
-    first = SeedRanker(glints=True).seeds(img)[0]
-    assert math.hypot(first.x - 170, first.y - 120) < 4, first
-    plain = SeedRanker().seeds(img)[:2]
-    assert {round(s.x / 100) for s in plain} == {1, 2}  # both discs among the first two
+
+    def gap(seeds):  # score of the disc with the glint minus that of the other one
+        sc = {round(s.x / 100): s.score for s in seeds[:2]}
+        assert set(sc) == {1, 2}, seeds
+        return sc[2] - sc[1]
+
+    with_glints, plain = SeedRanker(glints=True).seeds(img), SeedRanker().seeds(img)
+    assert gap(with_glints) > gap(plain) + 1.0
+    for seeds in (with_glints, plain):
+        near = [s for s in seeds if min(math.hypot(s.x - 70, s.y - 120), math.hypot(s.x - 170, s.y - 120)) < 5]
+        assert all(abs(s.r - 14) > 4 for s in near[2:]), seeds  # a repeat only at a clearly different size
 
 
 def test_bad_input_and_settings_are_refused():
