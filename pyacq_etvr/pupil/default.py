@@ -13,11 +13,17 @@ import numpy as np
 from pyacq_etvr.pupil.base import MIN_CONTRAST, Detector, PupilResult, check_param
 from pyacq_etvr.pupil.confidence import confidence, features
 from pyacq_etvr.pupil.ellipse import shift_conic
-from pyacq_etvr.pupil.hsf import HaarSurround
 from pyacq_etvr.pupil.rays import RayCaster, RayFit
+from pyacq_etvr.pupil.seedrank import SeedRanker
 
 #: flattest pupil outline accepted (minor / major axis): cos(70 deg); eye cameras see pupils well inside that
 MIN_ASPECT = 0.34
+
+
+#: frames during which the size of the last confident pupil bounds the next ones (:meth:`DefaultDetector._slit`)
+SIZE_MEMORY = 30
+#: accepted range of the diameter ratio to that pupil (pupil size changes by far less within a second)
+SIZE_RANGE = (0.45, 2.2)
 
 
 class DefaultDetector(Detector):
@@ -29,17 +35,17 @@ class DefaultDetector(Detector):
        pass from its centre: its inliers are refitted (no RANSAC); a second guided pass only if the centre
        moved more than 0.3 px. A result below ``track_conf`` triggers a full search (the better is kept), so a
        track is never kept over a better target found by the search.
-    2. **Full search seeds.** Multi-radius HSF on a downscaled frame (:class:`~.hsf.HaarSurround`, ``n_cand``
-       peaks ranked by ``ring - inner - 0.75 inner``), the darkest small disc, and for every iris-sized
-       candidate the darker discs inside it (``max_seeds`` in all). Work budget per frame (ray passes, the
-       tracking ones included): ``max_fits``, or ``lost_fits`` when the previous frame found no pupil (a
-       blink or a closed eye searches every frame; when that budget stops the search, the next lost frame
-       tries the first seed then the seeds not reached yet, so a pupil coming back is found within a few
-       frames even with a small ``lost_fits``).
+    2. **Full search seeds.** :class:`~.seedrank.SeedRanker`: dark spots at six box sizes on a downscaled
+       frame (``2 n_cand`` per size) scored by the four sides of their surround, darkness and texture, then
+       re-ranked by 16 short rays (the edge must rise all round); ``max_seeds`` best first. Work budget per
+       frame (ray passes, the tracking ones included): ``max_fits``, or ``lost_fits`` when the previous
+       frame found no pupil (a blink or a closed eye searches every frame; when that budget stops the
+       search, the next lost frame tries the first seed then the seeds not reached yet, so a pupil coming
+       back is found within a few frames even with a small ``lost_fits``).
     3. **Edges.** From a seed, ``n_rays`` rays (``cv2.warpPolar`` on a crop where a grey opening has erased
        glints) give the pupil level (inside) and surround level (a ring outside, or just outside the previous
-       ellipse); each ray's edge is the steepest rise near its first crossing of the midpoint (sub-sample
-       parabola), crossings into glints and beyond the frame border are dropped.
+       ellipse); each ray's edge is the steepest rise near its first crossing of 0.4 of the way from pupil to
+       surround level (sub-sample parabola), crossings into glints and beyond the frame border are dropped.
     4. **Ellipse.** A vectorised RANSAC conic fit (Sampson distance < ``tol`` px) rejects eyelid, eyelash
        and glint points; passes repeat from the fitted centre (``n_pass``) and end with a guided refit.
     5. **Inner check.** If the best ellipse is iris-sized, a darker disc inside it wins when it is a
@@ -116,7 +122,7 @@ class DefaultDetector(Detector):
             raise ConfigError(f"parameter 'r_max' ({r_max}) must be >= 'r_min' ({r_min})")
         if edge not in ("midpoint", "gradient"):
             raise ConfigError(f"parameter 'edge' must be 'midpoint' or 'gradient', got {edge!r}")
-        self.hsf = HaarSurround(r_min, r_max)
+        self.ranker = SeedRanker(r_min, r_max, per=2 * n_cand)  # n_cand 6: 12 dark spots per box size
         self.rays = RayCaster(n_rays, tol, n_hyp, seed, edge)
         self.track, self.track_conf, self.min_conf = track, track_conf, min_confidence
         self.r_min, self.r_max, self.n_cand, self.n_pass = r_min, r_max, n_cand, n_pass
@@ -127,20 +133,26 @@ class DefaultDetector(Detector):
         self.reset()
 
     def reset(self) -> None:
-        """Forget the tracked pupil and the openness baseline."""
+        """Forget the tracked pupil, its shape and size, and the openness baseline (also done by detect() when
+        the frame size changes)."""
         self._last: tuple[float, float, float, np.ndarray] | None = None  # x, y, radius, conic
         self._support_base = 0.9
         self._budget = 0
         self._lost = False  # the previous frame found no pupil (next search: lost_fits budget)
         self._aspect, self._age = 1.0, 1 << 30  # aspect of the last confident pupil, frames since
+        self._size = 0.0  # its mean diameter (px)
         self._offset = 0  # seeds skipped (after the first) by the next search: rotation over lost frames
         self._tried = 0  # seeds the last search refined
         self._exhausted = False  # the last search stopped on its budget
+        self._shape: tuple[int, ...] = ()  # frame shape the state above belongs to
         self.last_features: np.ndarray | None = None
 
     def _detect(self, gray: np.ndarray) -> PupilResult:
         import cv2
 
+        if gray.shape != self._shape:  # another camera or ROI: the tracked pupil and its size mean nothing here
+            self.reset()
+            self._shape = gray.shape
         lo, hi, _, _ = cv2.minMaxLoc(gray)
         if hi - lo < MIN_CONTRAST:
             self._last = None
@@ -163,7 +175,7 @@ class DefaultDetector(Detector):
         conf, fit, q = best
         ex, ey, ew, eh, ang = fit.ellipse
         if conf >= 0.8:  # the shape of the last confident pupil (see _slit)
-            self._aspect, self._age = min(ew, eh) / max(ew, eh, 1e-6), 0
+            self._aspect, self._age, self._size = min(ew, eh) / max(ew, eh, 1e-6), 0, 0.5 * (ew + eh)
         self._last = (ex, ey, 0.25 * (ew + eh), q) if conf >= self.track_conf and q is not None else None
         return PupilResult(True, ex, ey, conf, fit.ellipse, self._openness(fit, conf))
 
@@ -215,25 +227,8 @@ class DefaultDetector(Detector):
         return list(self.iter_seeds(gray))
 
     def iter_seeds(self, gray: np.ndarray) -> Iterator:
-        """Full-search seeds, lazily: HSF candidates (the best one followed by the darkest small disc), each
-        large one (an iris?) followed by pupil candidates inside it; at most ``max_seeds``."""
-        n = 0
-        big = 2.5 * self.r_min * min(gray.shape)
-        for i, c in enumerate(self.hsf.candidates(gray, None, self.n_cand)):
-            group = [c]
-            if i == 0 and self.hsf.darkest is not None:
-                group.append(self.hsf.darkest)
-            for seed in group:
-                yield seed
-                n += 1
-                if n >= self.max_seeds:
-                    return
-            if c.r >= big:
-                for seed in self.hsf.nested(gray, c, 2):  # computed only when the search gets here
-                    yield seed
-                    n += 1
-                    if n >= self.max_seeds:
-                        return
+        """Full-search seeds, most likely pupil first (:class:`~.seedrank.SeedRanker`), at most ``max_seeds``."""
+        yield from self.ranker.seeds(gray, self.max_seeds)
 
     def _refine(
         self, gray: np.ndarray, x: float, y: float, r: float, prior: np.ndarray | None = None
@@ -272,14 +267,17 @@ class DefaultDetector(Detector):
         return confidence(self.last_features), second, shift_conic(q2, sx - x, sy - y)
 
     def _slit(self, best: tuple) -> bool:
-        """An unsure fit much flatter than the last confident pupil (within ~30 frames), or, with no recent
+        """A fit whose size is far from that of the last confident pupil (within ``SIZE_MEMORY`` frames), an
+        unsure fit much flatter than the last confident pupil (within ~30 frames), or, with no recent
         confident pupil, an unsure flat fit whose ends do not separate dark from bright (the dark line goes
         on beyond them): the slit or lash line of a closing eye, not a pupil. A pupil seen at an angle
         flattens gradually and ends in brighter iris."""
         fit = best[1]
+        _, _, ew, eh, _ = fit.ellipse
+        if self._age <= SIZE_MEMORY and not SIZE_RANGE[0] < 0.5 * (ew + eh) / self._size < SIZE_RANGE[1]:
+            return True  # a pupil does not halve or double in size within a blink: a lash clump, a shadow
         if best[0] >= self.slit_conf:
             return False
-        _, _, ew, eh, _ = fit.ellipse
         aspect = min(ew, eh) / max(ew, eh, 1e-6)
         if self._age <= 30:
             return aspect < 0.6 * self._aspect

@@ -111,3 +111,19 @@ def test_dark_frame_corners_are_not_seeds():
     assert 2 <= hsf.darkest.x <= 157 and 2 <= hsf.darkest.y <= 117, hsf.darkest
     res = create_detector("default").detect(img)
     assert res.found and math.hypot(res.x - 70, res.y - 55) < 1.0, res
+
+
+def test_a_much_smaller_dark_spot_right_after_a_pupil_is_not_taken_for_it():
+    """A closed eye's lash clump (a third of the pupil's size) is rejected while the last pupil is recent; an
+    unrelated frame of another size starts afresh and finds the same spot."""
+    det = create_detector("default")
+    for i in range(5):
+        assert det.detect(_eye(70, 80, 30, 28, 0, seed=i)).found
+    clump = _eye(100, 60, 9, 8, 0, seed=9)
+    fresh = create_detector("default").detect(clump)
+    assert fresh.found and math.hypot(fresh.x - 100, fresh.y - 60) < 1.0, fresh  # a pupil-like spot
+    for i in range(3):
+        res = det.detect(_eye(100, 60, 9, 8, 0, seed=20 + i))
+        assert not res.found and res.openness == 0.0, (i, res)
+    res = det.detect(np.ascontiguousarray(clump[:150]))  # another frame size: no memory of the big pupil
+    assert res.found and math.hypot(res.x - 100, res.y - 60) < 1.0, res
