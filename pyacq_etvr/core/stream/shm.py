@@ -21,6 +21,7 @@ import uuid
 
 from ...testing import SHM_DIR, SHM_PREFIX
 from ..errors import StreamError
+from ..ipcfiles import process_start_time
 
 #: Ring segments are named ``<SHM_PREFIX>ring_<pid>_<start time>_<token>``.
 RING_PREFIX = f"{SHM_PREFIX}ring_"
@@ -50,19 +51,6 @@ def _unlink_owned_at_exit() -> None:
 
 
 atexit.register(_unlink_owned_at_exit)
-
-
-def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (field 22 of /proc/<pid>/stat), None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2 :].split()
-    if fields and fields[0] == "Z":  # a zombie is dead
-        return None
-    return int(fields[19])
 
 
 def _owner_alive(pid: int, start: int) -> bool:
