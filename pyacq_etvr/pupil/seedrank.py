@@ -367,7 +367,7 @@ def _nms(plan: _Plan, ri, rem, score, n: int) -> np.ndarray:
     p, r = rem[order], ri[order]
     x, y = plan.xf[p], plan.yf[p]
     d2 = np.square(np.subtract.outer(x, x)) + np.square(np.subtract.outer(y, y))
-    clash = d2 < plan.clash[r[:, None], r]
+    clash = d2 < plan.clash[r][:, r]
     m = len(order)
     if m < 63:  # each row a bit set, as Python ints
         rows = (clash @ _BITS[:m]).tolist()
