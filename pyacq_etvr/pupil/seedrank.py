@@ -114,13 +114,14 @@ class SeedRanker:
         keep = _nms(plan, ri, rem, s1, self.n_probe)
         ri, rem, s1 = ri[keep], rem[keep], s1[keep]
         s, c = plan.s, plan.c
-        q25, med, spread, cx, cy, r_edge = _radial(
-            self._small, plan.gx[rem], plan.gy[rem], plan.rs_s[ri], self._contrast
-        )
+        f32 = plan.gxy32[:, rem], plan.rs_s32[ri]
+        q25, med, spread, cx, cy, r_edge = _radial(self._small, plan.gx[rem], plan.gy[rem], None, self._contrast, f32)
         rs = plan.rfull[ri]
         tab = np.empty((6, keep.size))  # x, y, r, inner and ring levels, score (columns: candidates)
         np.clip(r_edge * s, 0.6 * rs, 1.5 * rs, out=tab[2])  # the mean edge radius, within reason
-        tab[0], tab[1] = cx * s + c, cy * s + c
+        np.multiply(cx, s, out=tab[0])
+        np.multiply(cy, s, out=tab[1])
+        tab[0:2] += c
         tab[3] = inner = inner[keep]
         tab[4] = inner + 0.25 * con[:, keep].sum(0)
         tab[5] = w2[0] * s1 + w2[1] * q25 + w2[2] * med + w2[3] * spread
@@ -166,9 +167,8 @@ class SeedRanker:
         for dsize, dst in plan.to_small:
             small = cv2.resize(small, dsize, dst=dst, interpolation=cv2.INTER_AREA)
         self._small = small
-        k2, k50 = plan.kth  # the 2 % and 50 % quantiles of the grey levels
-        part = np.partition(small.reshape(-1), plan.kth)
-        p2, p50 = int(part[k2]), int(part[k50])
+        hist = cv2.calcHist([small], [0], None, [256], [0, 256], hist=plan.hist)
+        p2, p50 = np.searchsorted(np.cumsum(hist.reshape(-1)), plan.quant).tolist()  # grey level quantiles 2 %, 50 %
         self._contrast = d = max(float(p50 - p2), 10.0)
         opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, _K3, dst=plan.opened)  # glints erased
         peaks = _peaks(opened, plan, self.per)
@@ -217,8 +217,9 @@ class _Plan:
         fh, fw = h // (s // f), w // (s // f)
         self.to_fine = [(d, np.empty(d[::-1], np.uint8)) for d in _reduce_sizes(h, w, s // f)]
         self.to_small = [(d, np.empty(d[::-1], np.uint8)) for d in _reduce_sizes(fh, fw, f)] if f > 1 else []
-        n_px = np.float32(sh * sw)  # quantiles: the first level reached by 2 % / 50 % of the pixels (float32)
-        self.kth = (math.ceil(float(0.02 * n_px)) - 1, math.ceil(float(0.5 * n_px)) - 1)
+        self.hist = np.empty((256, 1), np.float32)
+        n_px = np.float32(sh * sw)  # the histogram's total (float32, as counted)
+        self.quant = np.array([0.02 * n_px, 0.5 * n_px])
         self.opened = np.empty((sh, sw), np.uint8)
         self._boxes(sh, sw, radii)
         # integral images (sum, sum of squares; float64: exact) of the opened frame padded for the largest
@@ -271,8 +272,9 @@ class _Plan:
         self.base = np.concatenate([np.repeat(v[None], k, 0) for v, k in rows])  # (32, position)
         self.rb = rb = np.asarray(radii)
         self.rfull = 1.4 * rb * s  # pupil radius of a box, full-resolution px
-        self.rs_s = self.rfull / s
-        self.logr = np.log(self.rfull)
+        self.rs_s32 = (self.rfull / s).astype(np.float32)
+        self.gxy32 = np.stack([self.gx, self.gy]).astype(np.float32)
+        self.logr32 = np.log(self.rfull).astype(np.float32)
         # corner offsets (32, radius), corners ordered (y1 x1, y0 x1, y1 x0, y0 x0): in the sums, 5 boxes (left,
         # right, top, bottom side, inner) on the coarse frame and the inner box on the fine one; in the sums of
         # squares, the inner box on both. Box areas (8, radius) in the same order.
@@ -323,8 +325,7 @@ def _peaks(opened: np.ndarray, plan: _Plan, per: int) -> tuple[np.ndarray, np.nd
     ri, rem = np.divmod(idx, plan.sh * plan.sw)
     vals = plan.inner.reshape(-1)[idx]
     order = np.lexsort((vals - plan.resp.reshape(-1)[idx], ri))  # by size, then contrast + darkness
-    rs = ri[order]
-    rank = np.arange(rs.size) - np.searchsorted(rs, rs)
+    rank = np.arange(ri.size) - np.searchsorted(ri, ri)  # ri is sorted (idx is), order permutes within sizes
     sel = order[rank < per]
     return ri[sel], rem[sel], vals[sel]
 
@@ -344,26 +345,30 @@ def _features(plan: _Plan, ri, rem, inner, p50: float, d: float) -> tuple[np.nda
     np.divide(vf[:, 0] - vf[:, 1] - vf[:, 2] + vf[:, 3], area[6:], out=mv[6:])
     con = np.sort(mv[:4] - inner, 0)
     sd = np.sqrt(np.maximum(mv[6:8] - mv[4:6] * mv[4:6], 0.0))  # texture inside: coarse, fine
-    feats = np.empty((9, inner.size), np.float32)
-    feats[0:2] = con[0:2] / d
-    feats[2] = 0.5 * (con[2] + con[3]) / d
-    feats[3] = (p50 - inner) / d
-    feats[4] = plan.logr[ri]
-    feats[5] = sd[0] / d
-    feats[6] = con[0] / (sd[0] + 2.0)
+    feats = np.empty((9, inner.size), np.float32)  # computed as float64 (row 3: float32), stored as float32
+    np.divide(con[0:2], d, out=feats[0:2])
+    t = con[2] + con[3]
+    t *= 0.5
+    np.divide(t, d, out=feats[2])
+    np.divide(p50 - inner, d, out=feats[3])
+    np.take(plan.logr32, ri, out=feats[4])
+    np.divide(sd[0], d, out=feats[5])
+    t = sd[0] + 2.0
+    np.divide(con[0], t, out=feats[6])
     feats[7] = 0.0
-    feats[8] = sd[1] / d
+    np.divide(sd[1], d, out=feats[8])
     return feats, con
 
 
 def _nms(plan: _Plan, ri, rem, score, n: int) -> np.ndarray:
     """Indices of up to n candidates, best first; a weaker one at the same place and a similar size is dropped
     (a pupil inside a larger iris stays)."""
+    neg = -score
     if score.size > 3 * n:  # only the best 3n can matter in practice
-        top = np.argpartition(-score, 3 * n)[: 3 * n]
-        order = top[np.argsort(-score[top])]
+        top = np.argpartition(neg, 3 * n)[: 3 * n]
+        order = top[np.argsort(neg[top])]
     else:
-        order = np.argsort(-score)
+        order = np.argsort(neg)
     p, r = rem[order], ri[order]
     x, y = plan.xf[p], plan.yf[p]
     d2 = np.square(np.subtract.outer(x, x)) + np.square(np.subtract.outer(y, y))
@@ -386,17 +391,18 @@ def _nms(plan: _Plan, ri, rem, score, n: int) -> np.ndarray:
     return order[keep]
 
 
-def _radial(gray: np.ndarray, xs, ys, rs, d: float):
+def _radial(gray: np.ndarray, xs, ys, rs, d: float, f32: tuple | None = None):
     """Stage 2: per candidate, the steepest rise on each of 16 rays (0.2-2 radii, on the reduced frame): its
     25 % quantile and median over rays (/ d), the spread of the edge radii (std / mean), the mean edge point
     and the mean edge radius."""
     import cv2
 
     n = len(xs)
-    r = rs.astype(np.float32)[None, :, None]
+    xy32, r = (np.stack([xs, ys]).astype(np.float32), rs.astype(np.float32)) if f32 is None else f32
+    r = r[None, :, None]
     mx, my = r * _RAY_XT, r * _RAY_YT  # sample positions (sample, candidate, ray)
-    mx += xs.astype(np.float32)[None, :, None]
-    my += ys.astype(np.float32)[None, :, None]
+    mx += xy32[0, None, :, None]
+    my += xy32[1, None, :, None]
     m = n * _ND
     prof = cv2.remap(gray, mx.reshape(_NK, m), my.reshape(_NK, m), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # the steepest centred rise per ray and, among equal ones, the first: the max of rise * 16 + (9 - index)
