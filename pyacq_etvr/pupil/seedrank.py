@@ -112,23 +112,25 @@ class SeedRanker:
         w1, w2 = (_W1G, _W2G) if self.glints else (_W1, _W2)
         s1 = feats.T @ w1
         keep = _nms(plan, ri, rem, s1, self.n_probe)
-        ri, rem, s1 = ri[keep], rem[keep], s1[keep]
+        ri, rem, s1 = ri.take(keep), rem.take(keep), s1.take(keep)  # (take: cheaper than indexing)
         s, c = plan.s, plan.c
-        f32 = plan.gxy32[:, rem], plan.rs_s32[ri]
-        q25, med, spread, cx, cy, r_edge = _radial(self._small, plan.gx[rem], plan.gy[rem], None, self._contrast, f32)
-        rs = plan.rfull[ri]
+        f32 = plan.gxy32.take(rem, 1), plan.rs_s32.take(ri)
+        q25, med, spread, cx, cy, r_edge = _radial(
+            self._small, plan.gx.take(rem), plan.gy.take(rem), None, self._contrast, f32
+        )
+        rs = plan.rfull.take(ri)
         tab = np.empty((6, keep.size))  # x, y, r, inner and ring levels, score (columns: candidates)
         np.clip(r_edge * s, 0.6 * rs, 1.5 * rs, out=tab[2])  # the mean edge radius, within reason
         np.multiply(cx, s, out=tab[0])
         np.multiply(cy, s, out=tab[1])
         tab[0:2] += c
-        tab[3] = inner = inner[keep]
-        tab[4] = inner + 0.25 * con[:, keep].sum(0)
+        tab[3] = inner = inner.take(keep)
+        tab[4] = inner + 0.25 * con.take(keep, 1).sum(0)
         tab[5] = w2[0] * s1 + w2[1] * q25 + w2[2] * med + w2[3] * spread
         h, w = gray.shape
         wm, hm = w - 1.0, h - 1.0
         out: list[Coarse] = []
-        for x, y, r, m_in, ring, score in tab[:, np.argsort(-tab[5])].T.tolist():
+        for x, y, r, m_in, ring, score in tab.take(np.argsort(-tab[5]), 1).T.tolist():
             x, y = min(max(x, 0.0), wm), min(max(y, 0.0), hm)
             for o in out:  # candidates whose rays found the same outline are one seed
                 if (x - o.x) ** 2 + (y - o.y) ** 2 < 0.25 * r * o.r and 0.67 < r / o.r < 1.5:
@@ -269,7 +271,7 @@ class _Plan:
         base_c = (yy + pad) * cw + xx + pad  # flat index of the position in the coarse integrals
         base_f = (yy * f + fpad) * fw1 + xx * f + fpad + fo  # ... in the fine ones
         rows = [(base_c, 20), (base_f, 4), (base_c, 4), (base_f, 4)]  # the order of self.off below
-        self.base = np.concatenate([np.repeat(v[None], k, 0) for v, k in rows])  # (32, position)
+        self.base = np.concatenate([np.repeat(v[:, None], k, 1) for v, k in rows], 1)  # (position, 32)
         self.rb = rb = np.asarray(radii)
         self.rfull = 1.4 * rb * s  # pupil radius of a box, full-resolution px
         self.rs_s32 = (self.rfull / s).astype(np.float32)
@@ -288,7 +290,7 @@ class _Plan:
             off[24:28, i], off[28:32, i] = off[16:20, i], off[20:24, i]
             area[0:5, i] = (x1 - x0) * (y1 - y0)
             area[5, i], area[6, i], area[7, i] = (a1 - a0) ** 2, area[4, i], (a1 - a0) ** 2
-        self.off, self.area = off, area
+        self.off, self.area = off.T.copy(), area.T.copy()  # (radius, 32), (radius, 8)
         # non-maximum suppression: squared distance below which two radii clash (-inf: sizes too different)
         big, small = np.maximum.outer(self.rfull, self.rfull), np.minimum.outer(self.rfull, self.rfull)
         self.clash = np.where(big < 2.0 * small, np.square(0.8 * big), -np.inf)
@@ -323,11 +325,11 @@ def _peaks(opened: np.ndarray, plan: _Plan, per: int) -> tuple[np.ndarray, np.nd
     if idx.size == 0:
         return None
     ri, rem = np.divmod(idx, plan.sh * plan.sw)
-    vals = plan.inner.reshape(-1)[idx]
-    order = np.lexsort((vals - plan.resp.reshape(-1)[idx], ri))  # by size, then contrast + darkness
+    vals = plan.inner.take(idx)
+    order = np.lexsort((vals - plan.resp.take(idx), ri))  # by size, then contrast + darkness
     rank = np.arange(ri.size) - np.searchsorted(ri, ri)  # ri is sorted (idx is), order permutes within sizes
-    sel = order[rank < per]
-    return ri[sel], rem[sel], vals[sel]
+    sel = order.compress(rank < per)
+    return ri.take(sel), rem.take(sel), vals.take(sel)
 
 
 def _features(plan: _Plan, ri, rem, inner, p50: float, d: float) -> tuple[np.ndarray, np.ndarray]:
@@ -337,13 +339,14 @@ def _features(plan: _Plan, ri, rem, inner, p50: float, d: float) -> tuple[np.nda
     of the two strongest), darkness (p50 - inner), log radius, texture inside (standard deviation), the
     weakest side contrast relative to it, the glint mass around (0 here, see SeedRanker._stage1) and the
     texture inside at the finer resolution; levels in units of d. Also the sorted side contrasts (4, n)."""
-    idx = plan.off[:, ri] + plan.base[:, rem]  # (32, n): every box corner of every candidate
-    vi, vf = plan.isum.take(idx[:24]).reshape(6, 4, -1), plan.sqsum.take(idx[24:]).reshape(2, 4, -1)
-    area = plan.area[:, ri]
-    mv = np.empty((8, inner.size))  # 5 box means, fine inner mean, mean squares inside (coarse, fine)
-    np.divide(vi[:, 0] - vi[:, 1] - vi[:, 2] + vi[:, 3], area[:6], out=mv[:6])
-    np.divide(vf[:, 0] - vf[:, 1] - vf[:, 2] + vf[:, 3], area[6:], out=mv[6:])
-    con = np.sort(mv[:4] - inner, 0)
+    idx = plan.off.take(ri, 0) + plan.base.take(rem, 0)  # (n, 32): every box corner of every candidate
+    vi, vf = plan.isum.take(idx[:, :24]).reshape(-1, 6, 4), plan.sqsum.take(idx[:, 24:]).reshape(-1, 2, 4)
+    area = plan.area.take(ri, 0)
+    mv = np.empty((inner.size, 8))  # 5 box means, fine inner mean, mean squares inside (coarse, fine)
+    np.divide(vi[..., 0] - vi[..., 1] - vi[..., 2] + vi[..., 3], area[:, :6], out=mv[:, :6])
+    np.divide(vf[..., 0] - vf[..., 1] - vf[..., 2] + vf[..., 3], area[:, 6:], out=mv[:, 6:])
+    mv = mv.T
+    con = np.sort(np.subtract(mv[:4], inner, order="C"), 0)  # C order: con.sum(0) adds rows in order
     sd = np.sqrt(np.maximum(mv[6:8] - mv[4:6] * mv[4:6], 0.0))  # texture inside: coarse, fine
     feats = np.empty((9, inner.size), np.float32)  # computed as float64 (row 3: float32), stored as float32
     np.divide(con[0:2], d, out=feats[0:2])
@@ -366,13 +369,13 @@ def _nms(plan: _Plan, ri, rem, score, n: int) -> np.ndarray:
     neg = -score
     if score.size > 3 * n:  # only the best 3n can matter in practice
         top = np.argpartition(neg, 3 * n)[: 3 * n]
-        order = top[np.argsort(neg[top])]
+        order = top.take(np.argsort(neg.take(top)))
     else:
         order = np.argsort(neg)
-    p, r = rem[order], ri[order]
-    x, y = plan.xf[p], plan.yf[p]
+    p, r = rem.take(order), ri.take(order)
+    x, y = plan.xf.take(p), plan.yf.take(p)
     d2 = np.square(np.subtract.outer(x, x)) + np.square(np.subtract.outer(y, y))
-    clash = d2 < plan.clash[r][:, r]
+    clash = d2 < plan.clash.take(r, 0).take(r, 1)
     m = len(order)
     if m < 63:  # each row a bit set, as Python ints
         rows = (clash @ _BITS[:m]).tolist()
@@ -388,7 +391,7 @@ def _nms(plan: _Plan, ri, rem, score, n: int) -> np.ndarray:
             if len(keep) >= n:
                 break
             dead |= rows[i]
-    return order[keep]
+    return order.take(keep)
 
 
 def _radial(gray: np.ndarray, xs, ys, rs, d: float, f32: tuple | None = None):
@@ -411,7 +414,7 @@ def _radial(gray: np.ndarray, xs, ys, rs, d: float, f32: tuple | None = None):
     key += _KEY
     top = key.max(0)
     e = (top >> 4).reshape(n, _ND)
-    rad = _FR_KEY[top & 15].reshape(n, _ND) * r[0]
+    rad = _FR_KEY.take(top & 15).reshape(n, _ND) * r[0]
     e.sort(1)
     q25, med = e[:, _ND // 4] / d, (e[:, _ND // 2 - 1] + e[:, _ND // 2]) / (2 * d)
     mean = rad.sum(1) / _ND
