@@ -315,4 +315,4 @@ class HSFDetector(Detector):
             x, y, ell = c.x, c.y, None
         contrast = min(1.0, c.score / 40.0)
         conf = contrast * max(0.0, 1.0 - abs(1.0 - fill) * 2.0)
-        return PupilResult(True, float(x), float(y), float(np.clip(conf, 0, 1)), ell, None)
+        return PupilResult(True, float(x), float(y), min(max(float(conf), 0.0), 1.0), ell, None)

@@ -118,25 +118,23 @@ class SeedRanker:
         q25, med, spread, cx, cy, r_edge = _radial(
             self._small, plan.gx.take(rem), plan.gy.take(rem), None, self._contrast, f32
         )
-        rs = plan.rfull.take(ri)
-        tab = np.empty((6, keep.size))  # x, y, r, inner and ring levels, score (columns: candidates)
-        np.clip(r_edge * s, 0.6 * rs, 1.5 * rs, out=tab[2])  # the mean edge radius, within reason
-        np.multiply(cx, s, out=tab[0])
-        np.multiply(cy, s, out=tab[1])
-        tab[0:2] += c
-        tab[3] = inner = inner.take(keep)
-        tab[4] = inner + 0.25 * con.take(keep, 1).sum(0)
-        tab[5] = w2[0] * s1 + w2[1] * q25 + w2[2] * med + w2[3] * spread
+        # the rest per seed in Python floats, best first, until k are kept (the same operations as numpy's)
+        score = w2[0] * s1 + w2[1] * q25 + w2[2] * med + w2[3] * spread
+        inner = inner.take(keep)
+        ring = (inner + 0.25 * con.take(keep, 1).sum(0)).tolist()
+        r_edge, rs = (r_edge * s).tolist(), plan.rfull.take(ri).tolist()  # (float32 products)
+        cx, cy, inner, scores = cx.tolist(), cy.tolist(), inner.tolist(), score.tolist()
         h, w = gray.shape
         wm, hm = w - 1.0, h - 1.0
         out: list[Coarse] = []
-        for x, y, r, m_in, ring, score in tab.take(np.argsort(-tab[5]), 1).T.tolist():
-            x, y = min(max(x, 0.0), wm), min(max(y, 0.0), hm)
+        for i in np.argsort(-score).tolist():
+            x, y = min(max(cx[i] * s + c, 0.0), wm), min(max(cy[i] * s + c, 0.0), hm)
+            r = min(max(r_edge[i], 0.6 * rs[i]), 1.5 * rs[i])  # the mean edge radius, within reason
             for o in out:  # candidates whose rays found the same outline are one seed
                 if (x - o.x) ** 2 + (y - o.y) ** 2 < 0.25 * r * o.r and 0.67 < r / o.r < 1.5:
                     break
             else:
-                out.append(Coarse(x, y, r, m_in, ring, score))
+                out.append(Coarse(x, y, r, inner[i], ring[i], scores[i]))
                 if len(out) >= k:
                     break
         return out
