@@ -253,6 +253,7 @@ class _Plan:
         self.box_calls = [((2 * k + 1, 2 * k + 1), dst) for k, dst in boxes.items()]
         self.resp = np.zeros((n, sh, sw), np.float32)
         self.weights = []
+        self.sizes = np.arange(n + 1)  # run boundaries of the radius indices
         for i, r in enumerate(radii):
             m = max(1, r // 2)
             sl = (slice(m, sh - m), slice(m, sw - m))
@@ -327,8 +328,9 @@ def _peaks(opened: np.ndarray, plan: _Plan, per: int) -> tuple[np.ndarray, np.nd
     ri, rem = np.divmod(idx, plan.sh * plan.sw)
     vals = plan.inner.take(idx)
     order = np.lexsort((vals - plan.resp.take(idx), ri))  # by size, then contrast + darkness
-    rank = np.arange(ri.size) - np.searchsorted(ri, ri)  # ri is sorted (idx is), order permutes within sizes
-    sel = order.compress(rank < per)
+    # ri is sorted (idx is) and order permutes within sizes: the first per of each size's run
+    st = ri.searchsorted(plan.sizes).tolist()
+    sel = np.concatenate([order[a : min(b, a + per)] for a, b in zip(st, st[1:])])
     return ri.take(sel), rem.take(sel), vals.take(sel)
 
 
