@@ -56,6 +56,7 @@ class HaarSurround:
         self.coarse_size, self.n_radii = coarse_size, n_radii
         self.darkest: Coarse | None = None  # darkest small disc of the last candidates() call
         self._radii_cache: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
+        self._masked: dict[tuple[int, int, int], np.ndarray] = {}  # response buffers by size and border margin
 
     def _radii(self, lo: float, hi: float, s: int) -> list[tuple[int, int, float]]:
         """(inner, outer half-size, ring-mean factor) per radius for pupil radii lo..hi px at scale s (cached)."""
@@ -114,8 +115,7 @@ class HaarSurround:
         for r, ro, factor in self._radii(lo, hi, s):
             inner, outer = boxes(r), boxes(ro)
             # (ring - inner) - dark_weight * inner: a dark pupil beats the larger, lighter iris disc
-            diff = cv2.addWeighted(outer, factor, inner, -(factor + dw), 0.0)
-            _mask_border(diff, max(1, r // 2))
+            diff = self._response(outer, factor, inner, -(factor + dw), max(1, r // 2))
             for _ in range(k if k > 1 else 1):
                 _, val, _, (xx, yy) = cv2.minMaxLoc(diff)
                 m_in = float(inner[yy, xx])
@@ -128,6 +128,22 @@ class HaarSurround:
         radii = self._radii(lo, hi, s)
         self.darkest = _darkest(boxes, radii[min(1, len(radii) - 1)][0], s, ox, oy)
         return _distinct(found, k, s, ox, oy)
+
+    def _response(self, outer: np.ndarray, a: float, inner: np.ndarray, b: float, m: int) -> np.ndarray:
+        """``a * outer + b * inner`` (cv2.addWeighted), masked within ``m`` px of the border as
+        :func:`_mask_border` does, in a buffer kept per size and margin whose border is set once (the caller
+        may draw into it: only its interior is rewritten, and only with the mask value near the border)."""
+        import cv2
+
+        sh, sw = outer.shape
+        if min(sh, sw) <= 2 * m + 2:  # too small to mask
+            return cv2.addWeighted(outer, a, inner, b, 0.0)
+        buf = self._masked.get((sh, sw, m))
+        if buf is None:
+            buf = self._masked[(sh, sw, m)] = np.full((sh, sw), -1e9, np.float32)
+        sl = (slice(m, sh - m), slice(m, sw - m))
+        cv2.addWeighted(outer[sl], a, inner[sl], b, 0.0, dst=buf[sl])
+        return buf
 
     def nested(self, gray: np.ndarray, outer: Coarse, k: int = 2) -> list[Coarse]:
         """Pupil candidates inside a large dark disc (an iris): local HSF, contrast only, radii 0.15-0.6 R."""
@@ -196,6 +212,20 @@ def _distinct(found: list, k: int, s: int, ox: int, oy: int) -> list[Coarse]:
     return out
 
 
+def _percentile(img: np.ndarray, q: float) -> float:
+    """``np.percentile(img, q)`` (its default, linear method) of a uint8 array, the same float, at a quarter of
+    the cost: the two order statistics around the virtual index from the histogram, interpolated as numpy
+    does."""
+    import cv2
+
+    vi = (img.size - 1) * (q / 100)
+    lo = math.floor(vi)
+    cum = np.cumsum(cv2.calcHist([img], [0], None, [256], [0, 256]).ravel())
+    a, b = np.searchsorted(cum, (lo + 1, min(lo + 2, img.size))).tolist()
+    t, diff = vi - lo, b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
 def refine_blob(gray: np.ndarray, c: Coarse, margin: float = 0.5) -> tuple[float, float, tuple, float] | None:
     """Threshold a crop around the coarse pupil and fit its dark blob.
 
@@ -210,7 +240,7 @@ def refine_blob(gray: np.ndarray, c: Coarse, margin: float = 0.5) -> tuple[float
     crop = gray[y0:y1, x0:x1]
     if crop.shape[0] < 5 or crop.shape[1] < 5:
         return None
-    dark = float(np.percentile(crop, 2))
+    dark = _percentile(crop, 2.0)
     level = dark + margin * max(c.ring - dark, MIN_CONTRAST / 2)
     _, mask = cv2.threshold(crop, level, 255, cv2.THRESH_BINARY_INV)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
@@ -244,8 +274,9 @@ class HSFDetector(Detector):
     Parameters (defaults): ``r_min`` 0.02 and ``r_max`` 0.25 (pupil radius range, fractions of the
     shorter image side), ``surround`` 2.0 (outer/inner box ratio), ``coarse_size`` 64 (px, longest side of
     the search image), ``margin`` 0.5 (threshold between darkest and surround level).
-    Cost: one resize + integral image + 6 radii of vectorised box sums on ~64x64, one small threshold
-    and contour fit: ~0.15 ms per 240x240 frame. Confidence: surround contrast and blob/ellipse fill.
+    Cost: one resize, box filters at 6 radii on ~64x64, one threshold, contour and ellipse fit in a crop:
+    ~0.23 ms p50 per 240x240 frame on medium synthetic frames, ~0.35 ms on hard ones (larger crops), one core.
+    Confidence: surround contrast and blob/ellipse fill.
     No openness estimate (None).
     """
 
@@ -285,4 +316,4 @@ class HSFDetector(Detector):
             x, y, ell = c.x, c.y, None
         contrast = min(1.0, c.score / 40.0)
         conf = contrast * max(0.0, 1.0 - abs(1.0 - fill) * 2.0)
-        return PupilResult(True, float(x), float(y), float(np.clip(conf, 0, 1)), ell, None)
+        return PupilResult(True, float(x), float(y), min(max(float(conf), 0.0), 1.0), ell, None)
