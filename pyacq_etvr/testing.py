@@ -23,14 +23,10 @@ SHM_DIR = "/dev/shm"
 
 def _stat(pid: int) -> tuple[int, str] | None:
     """Return (ppid, state) of ``pid`` from /proc, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    # the command name is in parentheses and may contain spaces
-    rest = data[data.rfind(")") + 2 :].split()
-    return int(rest[1]), rest[0]
+    from pyacq_etvr.core.ipcfiles import proc_stat_fields
+
+    rest = proc_stat_fields(pid)
+    return None if rest is None else (int(rest[1]), rest[0])
 
 
 def descendant_pids(pid: int | None = None, include_zombies: bool = True) -> set[int]:

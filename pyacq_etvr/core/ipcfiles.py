@@ -45,15 +45,20 @@ def ipc_dir() -> str:
     return tempfile.gettempdir()
 
 
-def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (/proc/<pid>/stat field 22); None if dead or a zombie."""
+def proc_stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first, then ppid, ...); None if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read().decode(errors="replace")
     except OSError:
         return None
-    fields = data[data.rfind(")") + 2 :].split()
-    if len(fields) < 20 or fields[0] == "Z":
+    return data[data.rfind(")") + 2 :].split()  # the command name is in parentheses and may hold spaces
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (/proc/<pid>/stat field 22); None if dead or a zombie."""
+    fields = proc_stat_fields(pid)
+    if fields is None or len(fields) < 20 or fields[0] == "Z":
         return None
     return int(fields[19])
 
