@@ -58,7 +58,10 @@ class DefaultDetector(Detector):
        **Slit rejection** (blinks): a fit below ``slit_conf`` (0.7) that is much flatter than the last
        confident pupil (aspect < 0.6 x its aspect, within 30 frames) or, with no recent confident pupil,
        flat (aspect < 0.6) with ends that do not separate dark from bright (``RayFit.end_separation`` < 0.75:
-       a lash line or lid slit goes on past the ends) is the closing eye: ``found=False``, openness 0.
+       a lash line or lid slit goes on past the ends) is the closing eye: ``found=False``, openness 0. So is a
+       fit smaller than ``SIZE_MIN`` (0.45) x the last confident pupil within ``SIZE_MEMORY`` (30) frames,
+       whatever its confidence (a lash clump or shadow of a closing eye). Outlines flatter than
+       ``MIN_ASPECT`` are never pupils; a change of frame size resets all of this state.
     7. **Openness**: share of the pupil outline seen (relative to a running baseline of confident frames),
        scaled by the confidence (0 at 0.4, full at 0.8); 0 when nothing is found (closed eye).
 

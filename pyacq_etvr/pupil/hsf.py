@@ -54,7 +54,6 @@ class HaarSurround:
     ) -> None:
         self.r_min, self.r_max, self.surround, self.dark_weight = r_min, r_max, surround, dark_weight
         self.coarse_size, self.n_radii = coarse_size, n_radii
-        self.darkest: Coarse | None = None  # darkest small disc of the last candidates() call
         self._radii_cache: dict[tuple[int, int], list[tuple[int, int, float]]] = {}
         self._masked: dict[tuple[int, int, int], np.ndarray] = {}  # response buffers by size and border margin
 
@@ -125,8 +124,6 @@ class HaarSurround:
                 found.append((val, xx, yy, r, m_in, contrast))
                 if k > 1:  # suppress this peak and look for the next one
                     cv2.circle(diff, (xx, yy), max(2, r + 1), -1e9, -1)
-        radii = self._radii(lo, hi, s)
-        self.darkest = _darkest(boxes, radii[min(1, len(radii) - 1)][0], s, ox, oy)
         return _distinct(found, k, s, ox, oy)
 
     def _response(self, outer: np.ndarray, a: float, inner: np.ndarray, b: float, m: int) -> np.ndarray:
@@ -145,17 +142,6 @@ class HaarSurround:
         cv2.addWeighted(outer[sl], a, inner[sl], b, 0.0, dst=buf[sl])
         return buf
 
-    def nested(self, gray: np.ndarray, outer: Coarse, k: int = 2) -> list[Coarse]:
-        """Pupil candidates inside a large dark disc (an iris): local HSF, contrast only, radii 0.15-0.6 R."""
-        h, w = gray.shape
-        half = int(outer.r * 1.1) + 2
-        x0, y0 = max(0, int(outer.x) - half), max(0, int(outer.y) - half)
-        x1, y1 = min(w, int(outer.x) + half + 1), min(h, int(outer.y) + half + 1)
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return []
-        lo = max(self.r_min * min(h, w), 0.15 * outer.r)
-        return self.candidates(gray, (x0, y0, x1, y1), k, (lo, 0.6 * outer.r), 0.0, 48)
-
 
 class _BoxCache:
     """Box means of one small image by half-size, computed once each (radii share sizes)."""
@@ -171,19 +157,6 @@ class _BoxCache:
             b = cv2.boxFilter(self.small, cv2.CV_32F, (2 * k + 1, 2 * k + 1), borderType=cv2.BORDER_REPLICATE)
             self.boxes[k] = b
         return b
-
-
-def _darkest(boxes: _BoxCache, r: int, s: int, ox: int, oy: int) -> Coarse:
-    """The darkest small disc: where the pupil usually is, whatever surrounds it (lids, lashes)."""
-    import cv2
-
-    b = boxes(r)
-    m = max(1, r // 2) if min(b.shape) > 2 * r + 2 else 0
-    m_dark, _, (dx, dy), _ = cv2.minMaxLoc(b[m : b.shape[0] - m, m : b.shape[1] - m])
-    dx, dy = dx + m, dy + m
-    c = (s - 1) / 2.0
-    ring = float(boxes(2 * r + 1)[dy, dx])
-    return Coarse(ox + dx * s + c, oy + dy * s + c, 1.4 * r * s, m_dark, ring, ring - m_dark)
 
 
 def _mask_border(diff: np.ndarray, m: int) -> None:
