@@ -43,11 +43,15 @@ class DefaultDetector(Detector):
        frame (ray passes, the tracking ones included): ``max_fits``, or ``lost_fits`` when the previous
        frame found no pupil (a blink or a closed eye searches every frame; when that budget stops the
        search, the next lost frame tries the first seed then the seeds not reached yet, so a pupil coming
-       back is found within a few frames even with a small ``lost_fits``).
+       back is found within a few frames even with a small ``lost_fits``). **Rise pass**: if no fit reached
+       ``rise_conf``, the tracked pupil and the seeds just tried are refined again, in that order, with the
+       steepest-rise edge rule (step 3), within ``rise_fits`` more ray passes; the most confident fit wins.
     3. **Edges.** From a seed, ``n_rays`` rays (``cv2.warpPolar`` on a crop where a grey opening has erased
        glints) give the pupil level (inside) and surround level (a ring outside, or just outside the previous
        ellipse); each ray's edge is the steepest rise near its first crossing of 0.4 of the way from pupil to
        surround level (sub-sample parabola), crossings into glints and beyond the frame border are dropped.
+       The rise pass's rule: the steepest rise within 0.5-1.5 x the expected radius, brightness counted only
+       up to the surround level (faint or hazy pupils, where noise or haze crosses the level inside them).
     4. **Ellipse.** A vectorised RANSAC conic fit (Sampson distance < ``tol`` px) rejects eyelid, eyelash
        and glint points; passes repeat from the fitted centre (``n_pass``) and end with a guided refit.
     5. **Inner check.** If the best ellipse is iris-sized, a darker disc inside it wins when it is a
@@ -71,16 +75,17 @@ class DefaultDetector(Detector):
     (seeds refined in full; fewer = probe all with one pass and refine the best-supported: faster, less
     accurate), ``max_fits`` 18 (ray passes a frame may spend: no seed is started that could exceed it),
     ``lost_fits`` 18 (the same after a frame with no pupil), ``edge`` "gradient" (or "midpoint": the crossing
-    itself), ``seed`` 0 (RANSAC sample tables).
+    itself), ``seed`` 0 (RANSAC sample tables), ``rise_conf`` 0.5 (0 = no rise pass), ``rise_fits`` 6.
 
     Cost on a 240x240 frame, one core: ~0.25 ms tracked (one or two guided ray passes, no RANSAC); a ray
-    pass costs ~0.2 ms and the seeds ~0.5 ms, so a full search after a lost track costs up to ~4.5 ms
-    (typically 1.5-2.5 ms: it stops at the first fit of confidence 0.9). Real-time budget: ``max_fits=6,
-    lost_fits=5`` keeps every frame near 2 ms (p99 2.0 ms on medium sequences instead of ~6 ms) at a cost
-    in accuracy where the track is often lost, as a search it stops goes on with the next seeds on the next
-    lost frame only: synthetic medium sequences DR@5 0.995 instead of 0.997, hard sequences 0.44 instead of
-    0.52, and the real clips far fewer pupils found (ransac-test4 26 % of frames instead of 69 %). The
-    default is therefore the full budget; two eyes at 120 fps still fit in one core at its worst case.
+    pass costs ~0.2 ms and the seeds ~0.5 ms, so a full search after a lost track costs up to ~4.5 ms, ~5.7
+    ms with the rise pass (typically 1.5-2.5 ms: it stops at the first fit of confidence 0.9). Real-time
+    budget: ``max_fits=6, lost_fits=5, rise_fits=0`` keeps every frame near 2 ms (p99 2.0 ms on medium
+    sequences instead of ~6 ms) at a cost in accuracy where the track is often lost, as a search it stops
+    goes on with the next seeds on the next lost frame only: synthetic medium sequences DR@5 0.995 instead
+    of 0.997, hard sequences 0.44 instead of 0.52, and the real clips far fewer pupils found (ransac-test4
+    26 % of frames instead of 69 %). The default is therefore the full budget; two eyes at 120 fps still fit
+    in one core at its worst case.
     """
 
     name = "default"
@@ -103,6 +108,8 @@ class DefaultDetector(Detector):
         lost_fits: int = 18,
         edge: str = "gradient",
         seed: int = 0,
+        rise_conf: float = 0.5,
+        rise_fits: int = 6,
     ) -> None:
         from pyacq_etvr.core.errors import ConfigError
 
@@ -125,6 +132,8 @@ class DefaultDetector(Detector):
             "lost_fits": check_param("lost_fits", lost_fits, 1, 1000, int),
             "edge": edge,
             "seed": check_param("seed", seed, 0, 2**32 - 1, int),
+            "rise_conf": check_param("rise_conf", rise_conf, 0.0, 1.0),
+            "rise_fits": check_param("rise_fits", rise_fits, 0, 1000, int),
         }
         if r_max < r_min:
             raise ConfigError(f"parameter 'r_max' ({r_max}) must be >= 'r_min' ({r_min})")
@@ -135,6 +144,7 @@ class DefaultDetector(Detector):
         self.track, self.track_conf, self.min_conf = track, track_conf, min_confidence
         self.r_min, self.r_max, self.n_cand, self.n_pass = r_min, r_max, n_cand, n_pass
         self.max_seeds, self.n_refine, self.max_fits, self.lost_fits = max_seeds, n_refine, max_fits, lost_fits
+        self.rise_conf, self.rise_fits = rise_conf, rise_fits
         self.early_exit = 0.9  # a full search stops at the first seed refined to this confidence
         self.acquire_conf = 0.5  # confidence needed to report a pupil after a frame with none (blinks)
         self.slit_conf = 0.7  # below this confidence, a flattened fit is taken for a closing eye (see _slit)
@@ -204,17 +214,36 @@ class DefaultDetector(Detector):
             k = 1 + self._offset % max(1, len(seeds) - 1)
             seeds = seeds[:1] + seeds[k:] + seeds[1:k]
         self._tried, self._exhausted = 0, False
+        starts = [] if self._last is None else [self._last]  # the rise pass: tracked pupil first, then seeds
         for seed in seeds:
             if self.rays.calls + self.n_pass + 1 > self._budget:  # bounded worst case (blinks search every frame)
                 self._exhausted = True
                 break
             self._tried += 1
+            starts.append((seed.x, seed.y, seed.r, None))
             cand = self._refine(gray, seed.x, seed.y, seed.r)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = cand
                 if cand[0] >= self.early_exit:
                     break
+        if best is None or best[0] < self.rise_conf:
+            best = self._rise_search(gray, starts, best)
         return None if best is None else self._inner(gray, best)
+
+    def _rise_search(self, gray: np.ndarray, starts: list, best: tuple | None) -> tuple | None:
+        """No confident pupil with the first-crossing edges: refine again from the tracked pupil and the seeds
+        just tried, in order, with the steepest-rise edge rule (faint, hazy pupils), within ``rise_fits`` more
+        ray passes; the most confident fit wins."""
+        self._budget += self.rise_fits
+        for x, y, r, prior in starts:
+            if self.rays.calls + self.n_pass + 1 > self._budget:
+                break
+            cand = self._refine(gray, x, y, r, prior, rise=True)
+            if cand is not None and (best is None or cand[0] > best[0]):
+                best = cand
+                if cand[0] >= self.early_exit:
+                    break
+        return best
 
     def _inner(self, gray: np.ndarray, best: tuple) -> tuple:
         """If the best fit is large, look for a darker disc inside it (the pupil inside an iris we outlined)."""
@@ -239,17 +268,18 @@ class DefaultDetector(Detector):
         yield from self.ranker.seeds(gray, self.max_seeds)
 
     def _refine(
-        self, gray: np.ndarray, x: float, y: float, r: float, prior: np.ndarray | None = None
+        self, gray: np.ndarray, x: float, y: float, r: float, prior: np.ndarray | None = None, rise: bool = False
     ) -> tuple[float, RayFit, np.ndarray | None] | None:
         """Ray passes from (x, y): guided by ``prior`` (tracking) or RANSAC until the centre settles, then a
-        guided pass from the fitted centre. Returns (confidence, fit, conic relative to the fit's centre)."""
+        guided pass from the fitted centre, with the first-crossing edge rule or (``rise``) the steepest-rise
+        one. Returns (confidence, fit, conic relative to the fit's centre)."""
         h, w = gray.shape
         short = min(h, w)
         max_d = 2.2 * self.r_max * short
         q = None
         n_pass = self.n_pass
         if prior is not None:  # tracking: refit the previous ellipse's inliers, no RANSAC
-            res = self.rays.fit(gray, x, y, r, prior, final=True)
+            res = self.rays.fit(gray, x, y, r, prior, final=True, rise=rise)
             if res is not None and res[0].n_inliers >= 0.6 * self.rays.n_rays:
                 step = self._moved(res, x, y, w, h, max_d)
                 if step is not None:
@@ -259,14 +289,14 @@ class DefaultDetector(Detector):
                     x, y, r, q, _ = step
                     n_pass = 0
         for _ in range(n_pass):
-            res = self.rays.fit(gray, x, y, r, q, guided=False, final=False)
+            res = self.rays.fit(gray, x, y, r, q, guided=False, final=False, rise=rise)
             step = None if res is None else self._moved(res, x, y, w, h, max_d)
             if step is None:
                 return None
             x, y, r, q, moved = step
             if moved < 0.5:
                 break
-        res = self.rays.fit(gray, x, y, r, q, final=True)
+        res = self.rays.fit(gray, x, y, r, q, final=True, rise=rise)
         if res is None or not self._plausible(res[0], w, h, short):
             return None
         second, q2 = res

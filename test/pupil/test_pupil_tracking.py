@@ -43,15 +43,16 @@ def test_tracking_follows_a_saccade_and_never_keeps_the_old_target():
         assert res.found and math.hypot(res.x - 110, res.y - 100) < 0.5, (i, res)
 
 
-def test_search_budget_is_bounded_per_frame():
-    det = create_detector("default", max_fits=10, lost_fits=4)
+@pytest.mark.parametrize("rise_fits", [0, 3])
+def test_search_budget_is_bounded_per_frame(rise_fits):
+    det = create_detector("default", max_fits=10, lost_fits=4, rise_fits=rise_fits)
     prev_found, n_lost = True, 0  # after reset(): the full budget
     for i in range(12):
         img = _closed(i) if i % 6 < 4 else _eye(80, 80, 26, 22, 20, seed=i)
         before = det.rays.calls
         res = det.detect(img)
         spent = det.rays.calls - before
-        assert spent <= (10 if prev_found else 4), (i, spent, prev_found)
+        assert spent <= (10 if prev_found else 4) + rise_fits, (i, spent, prev_found)
         prev_found = res.found
         n_lost += not res.found
     assert n_lost >= 4  # the cheap search on lost frames was exercised
