@@ -38,9 +38,27 @@ def test_tracking_follows_a_saccade_and_never_keeps_the_old_target():
     for i in range(8):  # settle on A (drifting slowly)
         res = det.detect(_eye(50 + 0.2 * i, 60, 24, 20, 10, seed=i))
         assert res.found and math.hypot(res.x - 50 - 0.2 * i, res.y - 60) < 0.5, res
+        assert res.confidence >= 0.8, res
     for i in range(5):  # jump to B: found at once, never reported at A
         res = det.detect(_eye(110, 100, 22, 22, 0, seed=10 + i))
         assert res.found and math.hypot(res.x - 110, res.y - 100) < 0.5, (i, res)
+        # 6.5 radii from the pupil sure a frame ago: tracked, but not sure while A is recent (history check)
+        assert 0.5 <= res.confidence < 0.8, (i, res)
+
+
+def test_a_far_jump_is_sure_again_once_the_old_pupil_is_forgotten():
+    from pyacq_etvr.pupil.default import SIZE_MEMORY
+
+    det = create_detector("default")
+    for i in range(3):
+        assert det.detect(_eye(50, 60, 24, 20, 10, seed=i)).confidence >= 0.8
+    confs = [det.detect(_eye(110, 100, 22, 22, 0, seed=10 + i)).confidence for i in range(SIZE_MEMORY + 2)]
+    assert max(confs[: SIZE_MEMORY - 2]) < 0.8 and min(confs[-2:]) >= 0.8, confs
+    for i in range(3):  # a small move from there is sure at once; so is the same jump after a reset
+        res = det.detect(_eye(112, 101, 22, 22, 0, seed=50 + i))
+        assert res.confidence >= 0.8 and math.hypot(res.x - 112, res.y - 101) < 0.5, res
+    det.reset()
+    assert det.detect(_eye(50, 60, 24, 20, 10, seed=60)).confidence >= 0.8
 
 
 @pytest.mark.parametrize("rise_fits", [0, 3])
@@ -127,3 +145,19 @@ def test_a_much_smaller_dark_spot_right_after_a_pupil_is_not_taken_for_it():
         assert not res.found and res.openness == 0.0, (i, res)
     res = det.detect(np.ascontiguousarray(clump[:150]))  # another frame size: no memory of the big pupil
     assert res.found and math.hypot(res.x - 100, res.y - 60) < 1.0, res
+
+
+def test_a_fit_much_larger_than_the_pupil_just_seen_is_found_but_not_sure():
+    """After a confident pupil, a dark disc 2.5x its size (the iris around a pupil too faint to outline) is
+    still reported and tracked, but below 0.8 while the pupil is recent; with no such memory it is sure."""
+    det = create_detector("default")
+    for i in range(4):
+        res = det.detect(_eye(80, 80, 16, 15, 0, seed=i))
+        assert res.found and res.confidence >= 0.8, res
+    big = [_eye(80, 80, 40, 38, 0, seed=10 + i) for i in range(3)]
+    fresh = create_detector("default").detect(big[0])
+    assert fresh.found and fresh.confidence >= 0.8, fresh
+    for img in big:
+        res = det.detect(img)
+        assert res.found and math.hypot(res.x - 80, res.y - 80) < 1.0, res
+        assert 0.5 <= res.confidence < 0.8, res  # still tracked (>= track_conf), never counted as sure
