@@ -1,12 +1,12 @@
 """Refit the ``default`` detector's confidence (:mod:`.confidence`) on labelled folders.
 
 ``python -m pyacq_etvr.pupil.fitconf --train A/labels.csv B/labels.csv --calibrate HARD/labels.csv``
-collects, for every labelled frame, the features of every full-search candidate the detector refines
-(label: its centre within 5 px of the truth; no-pupil frames are all negatives), fits a logistic regression
-whose weights are constrained to the signs in :data:`SIGNS` (a feature with the wrong sign is dropped and
-the fit redone), then an isotonic map (pool-adjacent-violators on score quantiles) from the score to the
-share within 5 px on the ``--calibrate`` folders. It prints ``WEIGHTS``, ``CAL_Z`` and ``CAL_P`` to paste
-into :mod:`.confidence`, and the precision reached at 0.5 / 0.8 / 0.9.
+collects, for every labelled frame, the features of every full-search candidate the detector refines, with
+either edge rule (label: its centre within 5 px of the truth; no-pupil frames are all negatives), fits a
+logistic regression whose weights are constrained to the signs in :data:`SIGNS` (a feature with the wrong
+sign is dropped and the fit redone), then an isotonic map (pool-adjacent-violators on score quantiles) from
+the score to the share within 5 px on the ``--calibrate`` folders. It prints ``WEIGHTS``, ``CAL_Z`` and
+``CAL_P`` to paste into :mod:`.confidence`, and the precision reached at 0.5 / 0.8 / 0.9.
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ def collect(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
             for lab in seq:
                 img = cv2.imread(lab.path, cv2.IMREAD_GRAYSCALE)
                 for seed in det.seeds(img):
-                    res = det._refine(img, seed.x, seed.y, seed.r)
-                    if res is None:
-                        continue
-                    ex, ey = res[1].ellipse[:2]
-                    err = float(np.hypot(ex - lab.x, ey - lab.y)) if not np.isnan(lab.x) else np.inf
-                    feats.append(det.last_features.copy())
-                    errs.append(err)
+                    for rise in (False, True):  # both edge rules: the search's candidates and the rise pass's
+                        res = det._refine(img, seed.x, seed.y, seed.r, rise=rise)
+                        if res is None:
+                            continue
+                        ex, ey = res[1].ellipse[:2]
+                        err = float(np.hypot(ex - lab.x, ey - lab.y)) if not np.isnan(lab.x) else np.inf
+                        feats.append(det.last_features.copy())
+                        errs.append(err)
     return np.array(feats), np.array(errs)
 
 
