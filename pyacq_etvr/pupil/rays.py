@@ -101,10 +101,12 @@ class RayCaster:
         if surround - pupil < 4:
             return None
         level = pupil + _LEVEL * (surround - pupil)
-        edges = self._edges(sc, level, surround + 0.5 * (255.0 - surround), step, exit_r)
+        glint_level = surround + 0.5 * (255.0 - surround)
+        near = self._fill_glints(sc, glint_level, pupil, step) if self.deglint else None
+        edges = self._edges(sc, level, glint_level, step, exit_r, near)
         if edges is None:
             return None
-        f, n_points = edges
+        f, n_points, n_hidden = edges
         res = self._fit_points(f, None if not guided else prior)
         if res is None:
             return None
@@ -121,11 +123,12 @@ class RayCaster:
             fine = cv2.GaussianBlur(self._opened, _FINE_BLUR, 0)
             inner, ring = self._level_samples(fine, r, step, prior)
             pupil, surround = _quantile(inner, 0.3), _quantile(ring, 0.5)
-            sep, end_sep = self._separation(fine, q, step, 0.5 * (surround - pupil))
+            sep, end_sep = self._separation(fine, q, step, 0.5 * (surround - pupil), near)
             inner_std = float(cv2.meanStdDev(np.minimum(inner, 0.5 * (pupil + surround)))[1][0, 0])
         else:
             rms = sep = end_sep = inner_std = math.nan
         n_eff = self.n_rays if exit_r is None else max(8, int(np.count_nonzero(exit_r > 0.9 * r)))
+        n_eff = max(min(n_eff, 8), n_eff - n_hidden)  # rays whose edge a glint hides: no evidence either way
         ellipse = (ex + cx, ey + cy, ew, eh, ang)
         fit = RayFit(ellipse, n_eff, n_points, n_in, rms, pupil, surround, inner_std, sep, end_sep)
         return fit, q
@@ -176,9 +179,19 @@ class RayCaster:
         both = polar[self._rows2, _index(t[:, None] * (_IN_OUT / step), n_s)]
         return both[:, :3], both[:, 3:]
 
-    def _edges(self, sc: _Scratch, level: float, glint_level: float, step: float, exit_r: np.ndarray | None):
-        """(lifted edge points (:func:`.ellipse.lift`; a transposed view), number of points) of the rays with a
-        clean first dark-to-bright edge; None if fewer than 8. Every ray is computed; the selection comes last."""
+    def _edges(
+        self,
+        sc: _Scratch,
+        level: float,
+        glint_level: float,
+        step: float,
+        exit_r: np.ndarray | None,
+        near: np.ndarray | None = None,
+    ):
+        """(lifted edge points (:func:`.ellipse.lift`; a transposed view), number of points, number of rays whose
+        edge a large glint hides) of the rays with a clean first dark-to-bright edge; None if fewer than 8. Every
+        ray is computed; the selection comes last. ``near``: samples next to a large glint (see
+        :meth:`_fill_glints`): a crossing there is the glint's outline, not the pupil's."""
         polar, rows = sc.polar, self._rows
         # flat (row after row) element-wise passes; the padding columns repeat the last sample, so the
         # shifted comparisons never see a crossing or glint of the next row at a crossing that counts
@@ -192,6 +205,11 @@ class RayCaster:
         np.logical_or(b[1 : n - 2], b[3:], out=g[: n - 3])
         np.greater(c[: n - 3], g[: n - 3], out=g[: n - 3])  # crossings not into a glint
         ok = g.reshape(sc.padded.shape)[rows, k]
+        n_hidden = 0
+        if near is not None:
+            hidden = near[rows, k + 1]
+            n_hidden = int(np.count_nonzero(hidden & cross[rows, k]))
+            ok &= ~hidden
         if exit_r is not None:  # an edge found beyond the frame border is made up by the padding
             ok &= (k + 2) * step < exit_r
         n_points = int(np.count_nonzero(ok))
@@ -208,7 +226,30 @@ class RayCaster:
         np.multiply(self.sin, rad, out=lifted[4])
         np.multiply(lifted[3:5], lifted[3], out=lifted[0:2])
         np.multiply(lifted[4], lifted[4], out=lifted[2])
-        return lifted[:, ok].T, n_points
+        return lifted[:, ok].T, n_points, n_hidden
+
+    def _fill_glints(self, sc: _Scratch, glint_level: float, pupil: float, step: float) -> np.ndarray | None:
+        """Large glints (samples at or above ``glint_level`` that the polar opening left, with a halo of
+        ``_GLINT_HALO`` px along the rays and one ray across) are filled with the pupil level in the unsmoothed
+        polar image, which is smoothed again: a ray crossing a glint inside the pupil then finds the pupil's
+        edge behind it. Returns the samples near a glint (the filled ones widened by the smoothing kernel;
+        (rays, n_s + 2) bool, for :meth:`_edges` and :meth:`_separation`), or None if there is no glint."""
+        import cv2
+
+        opened = self._opened
+        bright = opened >= glint_level
+        if not bright.any():
+            return None
+        n_s = opened.shape[1]
+        h = int(math.ceil(_GLINT_HALO / step))
+        fill = cv2.dilate(bright.view(np.uint8), np.ones((3, 2 * h + 1), np.uint8))
+        opened[fill.view(bool)] = pupil
+        cv2.GaussianBlur(opened, _BLUR, 0, dst=sc.polar)
+        sc.padded[:, n_s:] = sc.polar[:, n_s - 1 :]
+        near = np.zeros(sc.padded.shape, np.uint8)
+        cv2.dilate(fill, np.ones((1, _BLUR[0]), np.uint8), dst=near[:, :n_s])
+        near[:, n_s:] = near[:, n_s - 1 : n_s]
+        return near.view(bool)
 
     def _fit_points(self, f: np.ndarray, prior: np.ndarray | None):
         """RANSAC conic (no prior) or the refit of the prior's inliers: (conic, inlier mask, Sampson
@@ -247,7 +288,9 @@ class RayCaster:
         np.divide(2.0, t, out=t)
         return t
 
-    def _separation(self, polar: np.ndarray, q: np.ndarray, step: float, half: float) -> tuple[float, float]:
+    def _separation(
+        self, polar: np.ndarray, q: np.ndarray, step: float, half: float, near: np.ndarray | None = None
+    ) -> tuple[float, float]:
         """Share of rays along which the fitted ellipse separates dark (at 0.7 of its radius) from bright
         (at 1.3): a right pupil outline does so all around, one that leaked onto lashes or a lid does not.
         Second value: the same share on the eighth of the rays nearest the major axis, where a dark line (the
@@ -258,6 +301,11 @@ class RayCaster:
         v = polar[self._rows2, _index(pos, n_s)]
         good = np.subtract(v[:, 1], v[:, 0]) > half  # bright outside minus dark inside
         good &= pos[:, 1] < n_s - 0.5
+        if near is not None:  # rays where a large glint covers a side: no evidence either way
+            idx = _index(pos, n_s)
+            seen = ~(near[self._rows, idx[:, 0]] | near[self._rows, idx[:, 1]])
+            if np.count_nonzero(seen) >= 8:
+                good, t = good[seen], t[seen]
         n = t.size
         k = max(2, n // 8)
         ends = np.argpartition(t, n - k)[n - k :]
@@ -266,6 +314,8 @@ class RayCaster:
 
 _MAX_SAMPLES = 96  # samples per ray at most
 _GLINT_KERNEL = np.ones((5, 5), np.uint8)  # 5 rays x 5 samples
+#: halo (px along a ray) around a large glint filled with the pupil level (see RayCaster._fill_glints)
+_GLINT_HALO = 2.5
 #: Gaussian kernel on the polar image (samples along a ray x rays): on noisy, low-contrast frames (synthetic
 #: hard tier) 9x5 instead of 5x3 lifts the fits from a seed inside the pupil from 68 to 70 % and the
 #: confident ones from 40 to 50 %, medium unchanged (the edge is then placed on the steepest rise anyway)
