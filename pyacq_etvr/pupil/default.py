@@ -45,9 +45,11 @@ class DefaultDetector(Detector):
        search, the next lost frame tries the first seed then the seeds not reached yet, so a pupil coming
        back is found within a few frames even with a small ``lost_fits``).
     3. **Edges.** From a seed, ``n_rays`` rays (``cv2.warpPolar`` on a crop where a grey opening has erased
-       glints) give the pupil level (inside) and surround level (a ring outside, or just outside the previous
-       ellipse); each ray's edge is the steepest rise near its first crossing of 0.4 of the way from pupil to
-       surround level (sub-sample parabola), crossings into glints and beyond the frame border are dropped.
+       small glints and large ones on the pupil are filled with the pupil level) give the pupil level (inside)
+       and surround level (a ring outside, or just outside the previous ellipse); each ray's edge is the
+       steepest rise near its first crossing of 0.4 of the way from pupil to surround level (sub-sample
+       parabola); crossings into or next to glints and beyond the frame border are dropped, and rays whose
+       edge a glint hides or that leave the frame do not count against the support.
     4. **Ellipse.** A vectorised RANSAC conic fit (Sampson distance < ``tol`` px) rejects eyelid, eyelash
        and glint points; passes repeat from the fitted centre (``n_pass``) and end with a guided refit.
     5. **Inner check.** If the best ellipse is iris-sized, a darker disc inside it wins when it is a
@@ -315,7 +317,7 @@ class DefaultDetector(Detector):
     def _openness(self, fit: RayFit, conf: float) -> float:
         """Visible share of the pupil edge relative to a running baseline of confident frames, scaled down for
         an unsure detection (a closed eye shows no confident pupil)."""
-        support = fit.n_inliers / fit.n_rays
+        support = fit.n_inliers / (fit.n_rays + fit.n_hidden)  # an edge hidden by a glint is not seen
         if conf >= 0.8:
             self._support_base += 0.05 * (support - self._support_base)
         visible = min(1.0, support / max(self._support_base, 0.5))

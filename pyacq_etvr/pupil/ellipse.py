@@ -157,14 +157,16 @@ class Ransac:
 
     def __init__(self, n_hyp: int = 48, tol: float = 1.0, seed: int = 0) -> None:
         self.n_hyp, self.tol = n_hyp, tol
-        self._rng = np.random.default_rng(seed)
+        self._seed = seed
         self._tables: dict[int, np.ndarray] = {}
         self._ones = np.ones((n_hyp, 5))
 
     def _table(self, n: int) -> np.ndarray:
         t = self._tables.get(n)
         if t is None:
-            t = np.argsort(self._rng.random((self.n_hyp, n)), axis=1)[:, :5]
+            # drawn from (seed, n): the samples for n points do not depend on which counts came first
+            rng = np.random.default_rng((self._seed, n))
+            t = np.argsort(rng.random((self.n_hyp, n)), axis=1)[:, :5]
             self._tables[n] = t
         return t
 
