@@ -157,17 +157,17 @@ class Ransac:
 
     def __init__(self, n_hyp: int = 48, tol: float = 1.0, seed: int = 0) -> None:
         self.n_hyp, self.tol = n_hyp, tol
-        self._seed = seed
+        self._rng = np.random.default_rng(seed)
         self._tables: dict[int, np.ndarray] = {}
         self._ones = np.ones((n_hyp, 5))
 
     def _table(self, n: int) -> np.ndarray:
         t = self._tables.get(n)
-        if t is None:
-            # drawn from (seed, n): the samples for n points do not depend on which counts came first
-            rng = np.random.default_rng((self._seed, n))
-            t = np.argsort(rng.random((self.n_hyp, n)), axis=1)[:, :5]
-            self._tables[n] = t
+        if t is None:  # tables for every count up to n, in increasing order: a fit's samples do not depend on
+            # which point counts earlier fits used
+            for m in range(max(self._tables, default=4) + 1, n + 1):
+                self._tables[m] = np.argsort(self._rng.random((self.n_hyp, m)), axis=1)[:, :5]
+            t = self._tables[n]
         return t
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
