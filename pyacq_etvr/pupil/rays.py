@@ -10,7 +10,7 @@ halfway from the surround level to 255, left within 1.8 seed radii) are filled w
 a crossing next to a filled glint is dropped (it is the glint's outline), and the rays whose edge a glint
 hides count neither as cast nor in the separation evidence (no evidence either way, like rays leaving the
 frame; synthetic medium frames with large glints: DR@5 0.82 -> 0.90, real clip ransac-test2: plausible pupil
-on 32 instead of 26 of 35 open-eye montage frames). A crossing that still runs into a glint (a sample
+on 29 instead of 26 of 35 open-eye montage frames). A crossing that still runs into a glint (a sample
 brighter than the glint level right after it) is dropped, as are rays that never start dark. A vectorised
 RANSAC ellipse (see :mod:`.ellipse`) rejects eyelid, eyelash and remaining glint points.
 
