@@ -62,11 +62,13 @@ class DefaultDetector(Detector):
        ``rise_conf``, the tracked pupil and the seeds just tried are refined again, in that order, with the
        steepest-rise edge rule (step 3), within ``rise_fits`` more ray passes; the most confident fit wins.
     3. **Edges.** From a seed, ``n_rays`` rays (``cv2.warpPolar`` on a crop where a grey opening has erased
-       glints) give the pupil level (inside) and surround level (a ring outside, or just outside the previous
-       ellipse); each ray's edge is the steepest rise near its first crossing of 0.4 of the way from pupil to
-       surround level (sub-sample parabola), crossings into glints and beyond the frame border are dropped.
-       The rise pass's rule: the steepest rise within 0.5-1.5 x the expected radius, brightness counted only
-       up to the surround level (faint or hazy pupils, where noise or haze crosses the level inside them).
+       small glints and large ones on the pupil are filled with the pupil level) give the pupil level (inside)
+       and surround level (a ring outside, or just outside the previous ellipse); each ray's edge is the
+       steepest rise near its first crossing of 0.4 of the way from pupil to surround level (sub-sample
+       parabola); crossings into or next to glints and beyond the frame border are dropped, and rays whose
+       edge a glint hides or that leave the frame do not count against the support. The rise pass's rule:
+       the steepest rise within 0.5-1.5 x the expected radius, brightness counted only up to the surround
+       level (faint or hazy pupils, where noise or haze crosses the level inside them).
     4. **Ellipse.** A vectorised RANSAC conic fit (Sampson distance < ``tol`` px) rejects eyelid, eyelash
        and glint points; passes repeat from the fitted centre (``n_pass``) and end with a guided refit.
     5. **Inner check.** If the best ellipse is iris-sized, a darker disc inside it wins when it is a
@@ -388,7 +390,7 @@ class DefaultDetector(Detector):
     def _openness(self, fit: RayFit, conf: float) -> float:
         """Visible share of the pupil edge relative to a running baseline of confident frames, scaled down for
         an unsure detection (a closed eye shows no confident pupil)."""
-        support = fit.n_inliers / fit.n_rays
+        support = fit.n_inliers / (fit.n_rays + fit.n_hidden)  # an edge hidden by a glint is not seen
         if conf >= 0.8:
             self._support_base += 0.05 * (support - self._support_base)
         visible = min(1.0, support / max(self._support_base, 0.5))

@@ -163,9 +163,11 @@ class Ransac:
 
     def _table(self, n: int) -> np.ndarray:
         t = self._tables.get(n)
-        if t is None:
-            t = np.argsort(self._rng.random((self.n_hyp, n)), axis=1)[:, :5]
-            self._tables[n] = t
+        if t is None:  # tables for every count up to n, in increasing order: a fit's samples do not depend on
+            # which point counts earlier fits used
+            for m in range(max(self._tables, default=4) + 1, n + 1):
+                self._tables[m] = np.argsort(self._rng.random((self.n_hyp, m)), axis=1)[:, :5]
+            t = self._tables[n]
         return t
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

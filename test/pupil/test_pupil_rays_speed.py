@@ -181,8 +181,8 @@ def test_edges_match_the_per_ray_loop(edge):
             if got is None:
                 assert len(ref) < 8
                 continue
-            f, n_points = got
-            assert n_points == len(ref) == f.shape[0]
+            f, n_points, n_hidden = got
+            assert n_points == len(ref) == f.shape[0] and n_hidden == 0
             rows = np.array(sorted(ref))
             rad = np.array([ref[i] for i in rows])
             np.testing.assert_allclose(f[:, 3], rad * rc.cos[rows], rtol=1e-12, atol=1e-12)

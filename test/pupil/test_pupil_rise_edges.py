@@ -70,7 +70,8 @@ def test_rise_edges_match_the_per_ray_loop():
             if got is None:
                 assert len(ref) < 8
                 continue
-            f, n_points = got
+            f, n_points, n_hidden = got
+            assert n_hidden == 0  # no glint filled
             rows = np.array(sorted(ref))
             assert n_points == len(ref) == f.shape[0]
             rad_ref = np.array([ref[i] for i in rows])
@@ -100,25 +101,30 @@ def test_rise_rule_finds_a_faint_hazy_pupil_the_first_crossing_misses():
 
 
 def _detect_all(**kw) -> tuple[np.ndarray, int]:
-    """Errors (px; 99 = missed) of a fresh ``default`` on 16 hazy pupils, and the most ray passes a frame took."""
+    """Errors (px; 99 = missed) of a fresh ``default`` on 24 hazy pupils, each run with 3 RANSAC seeds (one
+    fit is a sample of RANSAC), and the most ray passes a frame took."""
     rng = np.random.default_rng(7)
-    errs, calls = [], 0
-    for _ in range(16):
+    frames = []
+    for _ in range(24):
         cx, cy, rad = rng.uniform(50, 70), rng.uniform(50, 70), rng.uniform(9, 14)
-        gray = _hazy_pupil(rng, cx, cy, rad)
-        det = create_detector("default", **kw)
-        res = det.detect(gray)
-        errs.append(math.hypot(res.x - cx, res.y - cy) if res.found else 99.0)
-        calls = max(calls, det.rays.calls)
-        assert det.rays.calls <= det.max_fits + det.rise_fits
+        frames.append((_hazy_pupil(rng, cx, cy, rad), cx, cy))
+    errs, calls = [], 0
+    for seed in (0, 1, 2):
+        for gray, cx, cy in frames:
+            det = create_detector("default", seed=seed, **kw)
+            res = det.detect(gray)
+            errs.append(math.hypot(res.x - cx, res.y - cy) if res.found else 99.0)
+            calls = max(calls, det.rays.calls)
+            assert det.rays.calls <= det.max_fits + det.rise_fits
     return np.array(errs), calls
 
 
 def test_default_rise_pass_recovers_hazy_pupils_within_its_budget():
     with_rise, calls = _detect_all()
     without, calls_off = _detect_all(rise_conf=0.0)
-    assert np.mean(with_rise < 2) >= 0.9, with_rise  # measured 94 %
-    assert np.mean(with_rise < 2) > np.mean(without < 2), (with_rise, without)  # without: 81 %
+    assert np.mean(with_rise < 3) >= 0.88, with_rise  # measured 93 % (72 detections)
+    assert np.sum(with_rise < 3) >= np.sum(without < 3) + 3, (with_rise, without)  # without: 86 %
+    assert np.all(with_rise < 99)  # all found (without: 96 %)
     assert calls > calls_off  # the rise pass ran (on the frames with no confident first-crossing fit)
 
 
