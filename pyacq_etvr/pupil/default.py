@@ -26,6 +26,9 @@ SIZE_MEMORY = 30
 #: bound: when the last confident fit was a fragment (a pupil cut by a large glint), the whole pupil must win
 #: (real clip ransac-test2: 82 % of frames given a pupil instead of 74 % with an upper bound of 2.2)
 SIZE_MIN = 0.45
+#: openness is scaled down below this diameter ratio to the last confident pupil (down to 0 at SIZE_MIN):
+#: what is found in a blink is often a lash tip or a lid crease, smaller than the pupil
+OPEN_SIZE = 0.75
 #: History check (:meth:`DefaultDetector._history_cap`): within ``SIZE_MEMORY`` frames of a confident pupil, a
 #: fit larger than ``SIZE_MAX_SURE`` x its diameter (the iris around a low-contrast pupil, more often than a
 #: pupil that grew) or centred more than ``JUMP_MAX_SURE`` of its radii away from it (a dark spot on the skin,
@@ -218,11 +221,12 @@ class DefaultDetector(Detector):
             return PupilResult.not_found(openness=0.0)
         conf, fit, q = best
         ex, ey, ew, eh, ang = fit.ellipse
+        openness = self._openness(fit, conf)  # (against the pupil seen before this frame)
         if conf >= 0.8:  # the shape of the last confident pupil (see _slit)
             self._aspect, self._age, self._size = min(ew, eh) / max(ew, eh, 1e-6), 0, 0.5 * (ew + eh)
         reported = self._history_cap(conf, fit)
         self._last = (ex, ey, 0.25 * (ew + eh), q) if reported >= self.track_conf and q is not None else None
-        return PupilResult(True, ex, ey, reported, fit.ellipse, self._openness(fit, conf))
+        return PupilResult(True, ex, ey, reported, fit.ellipse, openness)
 
     def _search(self, gray: np.ndarray, best: tuple | None) -> tuple | None:
         """Full search: refine every seed (best confidence wins, early exit at 0.9); with more seeds than
@@ -389,9 +393,13 @@ class DefaultDetector(Detector):
 
     def _openness(self, fit: RayFit, conf: float) -> float:
         """Visible share of the pupil edge relative to a running baseline of confident frames, scaled down for
-        an unsure detection (a closed eye shows no confident pupil)."""
+        an unsure detection (a closed eye shows no confident pupil) and for a fit much smaller than the last
+        confident pupil (within ``SIZE_MEMORY`` frames: a lash tip or lid crease found in a blink)."""
         support = fit.n_inliers / (fit.n_rays + fit.n_hidden)  # an edge hidden by a glint is not seen
         if conf >= 0.8:
             self._support_base += 0.05 * (support - self._support_base)
         visible = min(1.0, support / max(self._support_base, 0.5))
+        if self._age <= SIZE_MEMORY and self._size > 0:  # 0 at SIZE_MIN x its diameter, full at OPEN_SIZE x
+            ratio = 0.5 * (fit.ellipse[2] + fit.ellipse[3]) / self._size
+            visible *= min(1.0, max(0.0, (ratio - SIZE_MIN) / (OPEN_SIZE - SIZE_MIN)))
         return float(visible * min(1.0, max(0.0, (conf - 0.4) / 0.4)))  # 0 at confidence 0.4, full at 0.8

@@ -170,3 +170,18 @@ def test_a_fit_much_larger_than_the_pupil_just_seen_is_found_but_not_sure():
         res = det.detect(img)
         assert res.found and math.hypot(res.x - 80, res.y - 80) < 1.0, res
         assert 0.5 <= res.confidence < 0.8, res  # still tracked (>= track_conf), never counted as sure
+
+
+def test_a_fit_much_smaller_than_the_pupil_just_seen_reads_as_a_closing_eye():
+    """A dark disc 0.55x the diameter of the confident pupil just seen (above SIZE_MIN: still reported) gets
+    a low openness (a lash tip or lid crease in a blink); with no such memory the same disc reads as open."""
+    det = create_detector("default")
+    for i in range(4):
+        res = det.detect(_eye(80, 80, 30, 28, 0, seed=i))
+        assert res.found and res.confidence >= 0.8 and res.openness > 0.8, res
+    small = _eye(80, 80, 16.5, 15.5, 0, seed=9)
+    res = det.detect(small)
+    assert res.found and math.hypot(res.x - 80, res.y - 80) < 1.0, res
+    assert res.openness <= 0.35, res
+    fresh = create_detector("default").detect(small)
+    assert fresh.found and fresh.openness > 0.8, fresh
