@@ -92,8 +92,11 @@ class DefaultDetector(Detector):
        around a faint pupil, or a dark spot off the eye, far more often than a pupil that grew or jumped;
        a capped fit that stays put for ``HISTORY_STABLE`` (5) frames is the pupil after a saccade and
        becomes the reference. Openness is computed from the uncapped confidence.
-    7. **Openness**: share of the pupil outline seen (relative to a running baseline of confident frames),
-       scaled by the confidence (0 at 0.4, full at 0.8); 0 when nothing is found (closed eye).
+    7. **Openness**: share of the pupil outline seen (relative to a running baseline of confident frames; rays
+       a glint hides count as unseen), scaled by the confidence (0 at 0.4, full at 0.8) and, within
+       ``SIZE_MEMORY`` frames of a confident pupil, by the fit's size (0 at ``SIZE_MIN`` x its diameter, full
+       at ``OPEN_SIZE`` 0.75 x: what is found in a blink is a lash tip or lid crease); 0 when nothing is
+       found (closed eye).
 
     Parameters (defaults): ``r_min`` 0.02, ``r_max`` 0.25 (pupil radius range, fractions of the shorter
     image side), ``n_rays`` 64, ``tol`` 1.0 px, ``n_hyp`` 48 (RANSAC hypotheses per pass), ``track`` True,
