@@ -10,12 +10,9 @@ crossing often comes from noise inside the pupil, the steepest rise to the surro
 Glints: a 5x5 grey opening of the polar image erases small ones. Large ones (samples above the glint level,
 halfway from the surround level to 255, left within 1.8 seed radii) are filled with the pupil level, with a
 2.5 px halo, before smoothing: a ray crossing a glint inside the pupil then finds the pupil's edge behind it,
-a crossing next to a filled glint is dropped (it is the glint's outline), and the rays whose edge a glint
-hides count neither as cast nor in the separation evidence (no evidence either way, like rays leaving the
-frame; synthetic medium frames with large glints: DR@5 0.82 -> 0.90, real clip ransac-test2: plausible pupil
-on 29 instead of 26 of 35 open-eye montage frames). A crossing that still runs into a glint (a sample
-brighter than the glint level right after it) is dropped, as are rays that never start dark. A vectorised
-RANSAC ellipse (see :mod:`.ellipse`) rejects eyelid, eyelash and remaining glint points.
+a crossing next to a filled glint is dropped (its outline), and rays whose edge a glint hides count neither
+as cast nor in the evidence, like rays leaving the frame. A crossing into a glint is dropped, as are rays
+that never start dark. A vectorised RANSAC ellipse (:mod:`.ellipse`) rejects eyelid, lash and glint points.
 
 Cost (240x240 frames, one core): ~0.19 ms for a guided pass with the confidence evidence, ~0.22 ms for a
 RANSAC pass (of which ~35 us polar sampling, ~75 us RANSAC). A pass is ~80 numpy/OpenCV calls on arrays of
@@ -225,15 +222,8 @@ class RayCaster:
         np.logical_or(b[1 : n - 2], b[3:], out=g[: n - 3])
         np.greater(c[: n - 3], g[: n - 3], out=g[: n - 3])  # crossings not into a glint
         ok = g.reshape(sc.padded.shape)[rows, k]
-        n_hidden = 0
-        if near is not None:
-            hidden = near[rows, k + 1]
-            n_hidden = int(np.count_nonzero(hidden & cross[rows, k]))
-            ok &= ~hidden
-        if exit_r is not None:  # an edge found beyond the frame border is made up by the padding
-            ok &= (k + 2) * step < exit_r
-        n_points = int(np.count_nonzero(ok))
-        if n_points < 8:
+        kept = self._keep(ok, k, step, exit_r, near, cross[rows, k])
+        if kept is None:
             return None
         if self.edge == "gradient":
             rad = _gradient_edge(sc, rows, k)
@@ -241,7 +231,7 @@ class RayCaster:
             v0, v1 = polar[rows, k], sc.padded[rows, k + 1]
             rad = k + (level - v0) / np.maximum(v1 - v0, 1e-3)
         rad *= step
-        return self._lifted(rad, ok), n_points, n_hidden
+        return self._lifted(rad, ok), *kept
 
     def _rise_edges(
         self,
@@ -280,19 +270,35 @@ class RayCaster:
         k = j + a
         ok = d1 > _RISE_MIN * contrast
         ok &= polar[rows, np.minimum(k + 2, n_s - 1)] < glint_level  # not a rise into a glint
-        n_hidden = 0
-        if near is not None:  # a rise next to a filled glint is its outline, not the pupil's
-            hidden = near[rows, k + 1]
-            n_hidden = int(np.count_nonzero(hidden & ok))
-            ok &= ~hidden
-        if exit_r is not None:  # an edge found beyond the frame border is made up by the padding
-            ok &= (k + 2) * step < exit_r
-        n_points = int(np.count_nonzero(ok))
-        if n_points < 8:
+        kept = self._keep(ok, k, step, exit_r, near, ok.copy())
+        if kept is None:
             return None
         off += k
         off *= step
-        return self._lifted(off, ok), n_points, n_hidden
+        return self._lifted(off, ok), *kept
+
+    def _keep(
+        self,
+        ok: np.ndarray,
+        k: np.ndarray,
+        step: float,
+        exit_r: np.ndarray | None,
+        near: np.ndarray | None,
+        found: np.ndarray,
+    ) -> tuple[int, int] | None:
+        """Drop from ``ok`` (in place) the edges (sample ``k + 1`` of each ray) next to a filled glint
+        (``near``: the glint's outline, not the pupil's; the rays of ``found`` among them are counted as
+        hidden) and beyond the frame border (made up by the padding). (points kept, rays hidden), or None if
+        fewer than 8 points are kept."""
+        n_hidden = 0
+        if near is not None:
+            hidden = near[self._rows, k + 1]
+            n_hidden = int(np.count_nonzero(hidden & found))
+            ok &= ~hidden
+        if exit_r is not None:
+            ok &= (k + 2) * step < exit_r
+        n_points = int(np.count_nonzero(ok))
+        return None if n_points < 8 else (n_points, n_hidden)
 
     def _lifted(self, rad: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """Lifted edge points (:func:`.ellipse.lift`, a transposed view) at radii ``rad`` of the rays in ``ok``."""
@@ -391,12 +397,10 @@ _MAX_SAMPLES = 96  # samples per ray at most
 _GLINT_KERNEL = np.ones((5, 5), np.uint8)  # 5 rays x 5 samples
 #: halo (px along a ray) around a large glint filled with the pupil level (see RayCaster._fill_glints)
 _GLINT_HALO = 2.5
-#: large glints are looked for (and filled) within this many seed radii: those on the pupil or near its edge.
-#: Looking further (the whole crop) costs ~0.1 ms per tracked frame on synthetic medium sequences for no gain
+#: large glints are filled within this many seed radii (on the pupil or near its edge; the whole crop: +0.1 ms)
 _GLINT_REACH = 1.8
-#: Gaussian kernel on the polar image (samples along a ray x rays): on noisy, low-contrast frames (synthetic
-#: hard tier) 9x5 instead of 5x3 lifts the fits from a seed inside the pupil from 68 to 70 % and the
-#: confident ones from 40 to 50 %, medium unchanged (the edge is then placed on the steepest rise anyway)
+#: Gaussian kernel on the polar image (samples x rays): 9x5 instead of 5x3 lifts hard-tier fits from a seed in
+#: the pupil from 68 to 70 % and the confident ones from 40 to 50 %, medium unchanged
 _BLUR = (9, 5)
 #: the confidence evidence (inside spread, dark/bright separation) is read on a lightly smoothed polar image,
 #: as the confidence weights were fitted (a stronger blur hides the texture that tells lashes from a pupil)
@@ -404,10 +408,9 @@ _FINE_BLUR = (5, 3)
 #: edge level between the pupil and the surround level: below the midpoint, as the pupil level is a low
 #: percentile of noisy samples and the rise into the iris is often shallow on its upper part
 _LEVEL = 0.4
-#: steepest-rise edge rule (``fit(rise=True)``): window (fractions of the expected radius), brightness cap
-#: above the surround level and smallest rise (fractions of the pupil/surround contrast). Hard synthetic
-#: sequences (seed 21), seed on the true pupil: fits within 5 px 73 -> 86 % of labelled frames; a cap of 0.1
-#: rather than none keeps the iris outline of dark-iris real clips (ransac-test1) from outbidding the pupil
+#: steepest-rise rule (``fit(rise=True)``): window (x expected radius), brightness cap above the surround and
+#: smallest rise (x contrast). Hard synthetic sequences, seed on the true pupil: fits within 5 px 73 -> 86 %;
+#: the cap keeps the iris outline of dark-iris real clips (ransac-test1) from outbidding a faint pupil
 _RISE_WINDOW = (0.5, 1.5)
 _RISE_CAP = 0.1
 _RISE_MIN = 0.1
