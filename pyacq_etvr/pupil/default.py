@@ -247,37 +247,29 @@ class DefaultDetector(Detector):
             seeds = list(seeds)
             k = 1 + self._offset % max(1, len(seeds) - 1)
             seeds = seeds[:1] + seeds[k:] + seeds[1:k]
-        self._tried, self._exhausted = 0, False
-        starts = [] if self._last is None else [self._last]  # the rise pass: tracked pupil first, then seeds
-        for seed in seeds:
-            if self.rays.calls + self.n_pass + 1 > self._budget:  # bounded worst case (blinks search every frame)
-                self._exhausted = True
-                break
-            self._tried += 1
-            starts.append((seed.x, seed.y, seed.r, None))
-            cand = self._refine(gray, seed.x, seed.y, seed.r)
-            if cand is not None and (best is None or cand[0] > best[0]):
-                best = cand
-                if cand[0] >= self.early_exit:
-                    break
+        starts = [(seed.x, seed.y, seed.r, None) for seed in seeds]
+        best, self._tried, self._exhausted = self._refine_from(gray, starts, best)
         if best is None or best[0] < self.rise_conf:
-            best = self._rise_search(gray, starts, best)
+            # rise pass: no confident pupil with the first-crossing edges (a faint, hazy one?): the tracked
+            # pupil, then the seeds just tried, with the steepest-rise edge rule, within rise_fits more passes
+            self._budget += self.rise_fits
+            tracked = [] if self._last is None else [self._last]
+            best = self._refine_from(gray, tracked + starts[: self._tried], best, rise=True)[0]
         return None if best is None else self._inner(gray, best)
 
-    def _rise_search(self, gray: np.ndarray, starts: list, best: tuple | None) -> tuple | None:
-        """No confident pupil with the first-crossing edges: refine again from the tracked pupil and the seeds
-        just tried, in order, with the steepest-rise edge rule (faint, hazy pupils), within ``rise_fits`` more
-        ray passes; the most confident fit wins."""
-        self._budget += self.rise_fits
-        for x, y, r, prior in starts:
+    def _refine_from(self, gray: np.ndarray, starts: list, best: tuple | None, rise: bool = False):
+        """Refine from each start (x, y, r, prior conic or None) in order while the frame's budget allows (a
+        bounded worst case: blinks search every frame); the most confident fit wins, and one of at least
+        ``early_exit`` ends the search. Returns (best, starts refined, whether the budget stopped it)."""
+        for n, (x, y, r, prior) in enumerate(starts):
             if self.rays.calls + self.n_pass + 1 > self._budget:
-                break
-            cand = self._refine(gray, x, y, r, prior, rise=True)
+                return best, n, True
+            cand = self._refine(gray, x, y, r, prior, rise)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = cand
                 if cand[0] >= self.early_exit:
-                    break
-        return best
+                    return best, n + 1, False
+        return best, len(starts), False
 
     def _inner(self, gray: np.ndarray, best: tuple) -> tuple:
         """If the best fit is large, look for a darker disc inside it (the pupil inside an iris we outlined)."""

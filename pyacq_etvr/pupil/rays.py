@@ -259,16 +259,11 @@ class RayCaster:
         win = np.minimum(polar[:, a - 1 : b + 1], surround + _RISE_CAP * contrast)
         d = win[:, 2:] - win[:, :-2]  # central difference at samples a .. b - 1
         j = d.argmax(axis=1)
-        last = d.shape[1] - 1
-        d1 = d[rows, j]
-        d0, d2 = d[rows, np.maximum(j - 1, 0)], d[rows, np.minimum(j + 1, last)]
-        den = d0 - 2.0 * d1 + d2
-        peak = den < -1e-6
-        off = 0.5 * (d0 - d2) / np.where(peak, den, -1.0)
-        off *= peak
-        np.clip(off, -0.5, 0.5, out=off)
+        around = np.clip(j[:, None] + _AROUND, 0, d.shape[1] - 1)  # the peak and its neighbours (clamped)
+        p3 = d[self._rows2, around]
+        off = _vertex(p3)
         k = j + a
-        ok = d1 > _RISE_MIN * contrast
+        ok = p3[:, 1] > _RISE_MIN * contrast
         ok &= polar[rows, np.minimum(k + 2, n_s - 1)] < glint_level  # not a rise into a glint
         kept = self._keep(ok, k, step, exit_r, near, ok.copy())
         if kept is None:
@@ -414,6 +409,7 @@ _LEVEL = 0.4
 _RISE_WINDOW = (0.5, 1.5)
 _RISE_CAP = 0.1
 _RISE_MIN = 0.1
+_AROUND = np.array([-1, 0, 1])
 # fractions of the prior ellipse radius sampled for the pupil level (3 first) and the surround level
 _IN_OUT = np.array([0.3, 0.5, 0.7, 1.15, 1.3, 1.45])
 _SEP = np.array([0.7, 1.3])  # fractions of the fitted radius compared by the separation evidence
@@ -468,14 +464,20 @@ def _gradient_edge(sc: _Scratch, rows: np.ndarray, k: np.ndarray) -> np.ndarray:
     sc.differences()
     m = _PEAK_START[sc.win7[rows, k].argmax(axis=1)]  # steepest of the 7 -> start of the 3 around it
     m += k  # as a column of diff
-    d = sc.peak3[rows, m] @ _PARABOLA
+    return sc.sample[m] + _vertex(sc.peak3[rows, m])
+
+
+def _vertex(p3: np.ndarray) -> np.ndarray:
+    """Offset (-0.5..0.5) of the vertex of the parabola through each row's 3 consecutive values from the
+    middle one; 0 where they do not make a peak."""
+    d = p3 @ _PARABOLA
     den, num = d[:, 0], d[:, 1]
     peak = den < -1e-6
     off = num / np.where(peak, den, -1.0)
     off *= peak
     np.maximum(off, -0.5, out=off)
     np.minimum(off, 0.5, out=off)
-    return sc.sample[m] + off
+    return off
 
 
 def _ray_radius_safe(qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
