@@ -408,8 +408,7 @@ _LEVEL = 0.4
 #: the cap keeps the iris outline of dark-iris real clips (ransac-test1) from outbidding a faint pupil
 _RISE_WINDOW = (0.5, 1.5)
 _RISE_CAP = 0.1
-_RISE_MIN = 0.1
-_AROUND = np.array([-1, 0, 1])
+_RISE_MIN, _AROUND = 0.1, np.array([-1, 0, 1])  # (_AROUND: a peak's neighbourhood, for _vertex)
 # fractions of the prior ellipse radius sampled for the pupil level (3 first) and the surround level
 _IN_OUT = np.array([0.3, 0.5, 0.7, 1.15, 1.3, 1.45])
 _SEP = np.array([0.7, 1.3])  # fractions of the fitted radius compared by the separation evidence
@@ -468,8 +467,7 @@ def _gradient_edge(sc: _Scratch, rows: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def _vertex(p3: np.ndarray) -> np.ndarray:
-    """Offset (-0.5..0.5) of the vertex of the parabola through each row's 3 consecutive values from the
-    middle one; 0 where they do not make a peak."""
+    """Offset (-0.5..0.5) from the middle of each row's 3 values of their parabola's vertex (0: no peak)."""
     d = p3 @ _PARABOLA
     den, num = d[:, 0], d[:, 1]
     peak = den < -1e-6
