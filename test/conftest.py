@@ -72,8 +72,9 @@ def no_leaks(request):
     shm_leaked = {n for n in shm_segments() - shm_before if _ours(n, procs_before)}
     problems = []
     if leaked:
+        described = [_describe(pid) for pid in sorted(leaked)]  # before they are killed: what was left, and why
         kill_and_reap(leaked)
-        problems.append(f"leaked processes {sorted(leaked)}")
+        problems.append(f"leaked processes {described}")
     if shm_leaked:
         for name in shm_leaked:
             if not _ours(name, procs_before, strict=False):
@@ -88,6 +89,20 @@ def no_leaks(request):
         problems.append(f"leaked ipc socket files {sorted(ipc_leaked)}")
     if problems:
         pytest.fail(f"{request.node.nodeid}: " + "; ".join(problems), pytrace=False)
+
+
+def _describe(pid: int) -> str:
+    """``pid (state S, parent P): command line`` of a leaked process, for the failure message."""
+    from pyacq_etvr.core.ipcfiles import proc_stat_fields
+
+    fields = proc_stat_fields(pid)
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmd = "?"
+    state = f"state {fields[0]}, parent {fields[1]}" if fields else "gone"
+    return f"{pid} ({state}): {cmd[:200]}"
 
 
 def _ipc_leaked(ipc_before: set[str], procs_before: set[int]) -> set[str]:

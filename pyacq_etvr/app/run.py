@@ -7,8 +7,9 @@ like a user doing a sweep); until then the eye is reported uncalibrated and no l
 (lids are). Send ``/avatar/parameters/etvr_recalibrate`` (bool true) to run a new sweep
 (``calibration.sweep_s``, 15 s) and ``/avatar/parameters/etvr_recenter`` while looking straight ahead.
 
-Exit status: 0 after ``--duration`` or Ctrl-C / SIGTERM (clean stop: every process reaped, a summary printed),
-2 for a bad configuration (nothing started), 1 if the pipeline could not be built or failed.
+Ctrl-C / SIGTERM stop the run at the next tick, after a restart or build under way has finished (a second one
+stops at once). Exit status: 0 after ``--duration`` or a stop signal (clean stop: every process reaped, a
+summary printed), 2 for a bad configuration (nothing started), 1 if the pipeline could not be built or failed.
 See :mod:`pyacq_etvr.app.config` for the options and ``pyacq-etvr config --example`` for the TOML file.
 """
 
@@ -31,8 +32,26 @@ from pyacq_etvr.core.errors import ConfigError
 log = logging.getLogger("pyacq_etvr.run")
 
 
-class _Stop(Exception):
-    """Raised by the SIGTERM handler to unwind the main loop like Ctrl-C."""
+class _StopRequest:
+    """SIGINT / SIGTERM handler: the first signal asks the main loop to stop at its next tick.
+
+    Whatever the loop is doing when the signal comes (building the pipeline, restarting an eye: spawning a
+    process, connecting it) finishes first, so no NodeGroup process is left half-made and unrecorded (an
+    exception raised from a signal handler can land between a process spawn and its bookkeeping, and that
+    process would outlive ``pyacq-etvr run``). A second signal raises KeyboardInterrupt at once, for a user
+    who does not want to wait.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +101,8 @@ def run(cfg: AppConfig, printer: StatusPrinter) -> int:
             return 2
     else:
         events = {}
-    old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    stop = _StopRequest()
+    old_handlers = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     sup = Supervisor(cfg)
     t0 = time.monotonic()
     status = 0
@@ -93,8 +113,8 @@ def run(cfg: AppConfig, printer: StatusPrinter) -> int:
         print(f"pyacq-etvr run: started ({', '.join(cfg.eyes())} eye; OSC {cfg.osc.scheme} to "
               f"{cfg.osc.host}:{cfg.osc.port}{f'; control on port {control.port}' if control else ''})",
               flush=True)  # fmt: skip
-        _loop(cfg, sup, events, printer, t0)
-    except (KeyboardInterrupt, _Stop):
+        _loop(cfg, sup, events, printer, t0, stop)
+    except KeyboardInterrupt:
         pass
     except Exception as exc:
         log.exception("pyacq-etvr run failed")
@@ -106,13 +126,10 @@ def run(cfg: AppConfig, printer: StatusPrinter) -> int:
                 control.stop()
         finally:
             sup.close()  # takes a last status snapshot before closing the pipeline
-            signal.signal(signal.SIGTERM, old_term)
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
         printer.finish(format_summary(sup.last_status, time.monotonic() - t0))
     return status
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _Stop()
 
 
 def _open_viewers(sup: Supervisor) -> Any:
@@ -125,21 +142,29 @@ def _open_viewers(sup: Supervisor) -> Any:
     return dash
 
 
-def _loop(cfg: AppConfig, sup: Supervisor, events: dict[str, Any], printer: StatusPrinter, t0: float) -> None:
-    dash = _open_viewers(sup) if cfg.run.viewer else None
+def _loop(
+    cfg: AppConfig, sup: Supervisor, events: dict[str, Any], printer: StatusPrinter, t0: float, stop: _StopRequest
+) -> None:
+    dash = _open_viewers(sup) if cfg.run.viewer and not stop.is_set() else None
     try:
-        _ticks(cfg, sup, events, printer, t0, dash)
+        _ticks(cfg, sup, events, printer, t0, dash, stop)
     finally:
         if dash is not None:
             dash.close()
 
 
 def _ticks(
-    cfg: AppConfig, sup: Supervisor, events: dict[str, Any], printer: StatusPrinter, t0: float, dash: Any
+    cfg: AppConfig,
+    sup: Supervisor,
+    events: dict[str, Any],
+    printer: StatusPrinter,
+    t0: float,
+    dash: Any,
+    stop: _StopRequest,
 ) -> None:
     next_status = time.monotonic()
     end = t0 + cfg.run.duration if cfg.run.duration > 0 else float("inf")
-    while True:
+    while not stop.is_set():
         now = time.monotonic()
         if now >= end:
             return
@@ -161,7 +186,7 @@ def _ticks(
         if dash is not None:
             dash.process_events(pause)  # keeps the Qt window alive instead of sleeping
         else:
-            time.sleep(pause)
+            stop.event.wait(pause)
 
 
 if __name__ == "__main__":

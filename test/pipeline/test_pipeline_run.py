@@ -381,3 +381,28 @@ def test_failed_restart_is_retried_while_the_other_eye_keeps_sending(tmp_path):
                 proc.wait(10)
     assert rc == 0, text
     assert "left  DOWN" in text and "does not exist" in text
+
+
+@pytest.mark.timeout(60)
+def test_stop_signal_during_a_restart_lets_it_finish_then_stops(tmp_path):
+    """Ctrl-C while an eye's NodeGroup is being rebuilt: the rebuild completes, then everything is reaped
+    (an exception thrown into the middle of a process spawn could leave that process behind)."""
+    import re
+
+    rec = str(tmp_path / "eye")
+    make_recording(rec, n=120)
+    died = re.compile(r"left eye: NodeGroup process \d+ died")  # logged in the tick that starts the rebuild
+    with OscCapture() as cap:
+        proc, out = start_run(tmp_path, cap, "--left", f"replay:{rec}", "--right", "none", "--no-control")
+        try:
+            assert wait_until(lambda: "streaming" in last_status(out), 30)
+            os.kill(group_pid(proc, "eye-left-0"), signal.SIGKILL)
+            assert wait_until(lambda: died.search(output(out)) is not None, 10, 0.002)
+            proc.send_signal(signal.SIGINT)  # the new process is being spawned (that takes ~0.5 s)
+            rc, text = finish(proc, out)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert rc == 0, text
+    assert "NodeGroup restarted (generation 1)" in text and "stopped after" in text, text

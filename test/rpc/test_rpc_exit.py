@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pyacq_etvr.testing import reap_exited_children, wait_until
+from pyacq_etvr.testing import descendant_pids, reap_exited_children, wait_until
 
 SCRIPT = """
 import json, sys, time
@@ -41,6 +41,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("how", ["exit", "sigkill"])
 def test_no_orphans_after_exit_or_parent_death(how):
+    before = descendant_pids()
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, "hang" if how == "sigkill" else "exit"],
         stdout=subprocess.PIPE,
@@ -56,6 +57,9 @@ def test_no_orphans_after_exit_or_parent_death(how):
             proc.send_signal(signal.SIGKILL)  # the children notice their parent is gone and exit
         proc.wait(30)
         assert wait_until(lambda: not any(_alive(p) for p in pids), 15), [p for p in pids if _alive(p)]
+        # nor any other process of that tree (all of it is re-parented to this suite, the subreaper)
+        left = lambda: descendant_pids(include_zombies=False) - before
+        assert wait_until(lambda: not left(), 15), left()
         # the orphans exited by themselves; the suite is their subreaper (conftest), so reap their zombies
         reap_exited_children()
     finally:

@@ -110,13 +110,13 @@ class ProcessSpawner:
         os.close(wfd)
         self.pid = self.proc.pid
         self._forwarder = None
-        if log_addr:
-            self._forwarder = threading.Thread(
-                target=self._forward_output, args=(log_addr,), name=f"pyacq-pipe-{self.name}", daemon=True
-            )
-            self._forwarder.start()
         try:
             try:
+                if log_addr:
+                    self._forwarder = threading.Thread(
+                        target=self._forward_output, args=(log_addr,), name=f"pyacq-pipe-{self.name}", daemon=True
+                    )
+                    self._forwarder.start()
                 info = self._handshake(rfd, start_timeout)
             finally:
                 os.close(rfd)
