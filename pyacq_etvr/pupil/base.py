@@ -55,6 +55,21 @@ class PupilResult:
         """A result with no pupil (confidence 0)."""
         return cls(False, math.nan, math.nan, 0.0, None, openness)
 
+    def rescaled(self, sx: float, sy: float) -> PupilResult:
+        """This result, found on a frame resized by ``sx`` x ``sy`` (``cv2.resize``), in the original frame.
+
+        Pixel centres map to pixel centres (``x = (x' + 0.5) / sx - 0.5``); the axes are divided by the mean
+        scale (a resize to whole pixels scales both sides alike to within one pixel)."""
+        if not self.found:
+            return self
+        x, y = (self.x + 0.5) / sx - 0.5, (self.y + 0.5) / sy - 0.5
+        ellipse = None
+        if self.ellipse is not None:
+            cx, cy, ew, eh, angle = self.ellipse
+            s = 0.5 * (sx + sy)
+            ellipse = ((cx + 0.5) / sx - 0.5, (cy + 0.5) / sy - 0.5, ew / s, eh / s, angle)
+        return PupilResult(True, x, y, self.confidence, ellipse, self.openness)
+
 
 def as_gray(image: Any) -> np.ndarray:
     """Validate ``image`` and return it as a C-contiguous 2-D uint8 array (see the module docstring).

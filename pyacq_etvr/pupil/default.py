@@ -51,6 +51,14 @@ class DefaultDetector(Detector):
 
     Pipeline per frame:
 
+    0. **Working size.** A frame whose shorter side exceeds ``work_size`` (240) is resized (bilinear, into a
+       reused buffer) so that side is ``work_size``, and the result is mapped back. Smoothing, glint sizes and
+       the RANSAC tolerance below are in pixels and were tuned on 240x240 frames; on larger frames they pick
+       up noise grain and lash detail. Held-out synthetic sets, full frame -> working size: hard sequences
+       384x384 DR@5 0.61 -> 0.72, 480x480 0.51 -> 0.54; hard frames 0.53 -> 0.59 and 0.52 -> 0.59; medium
+       unchanged; medium-sequence p99 6-9 ms -> 2.8 ms. Smaller frames are used as they are (enlarging a
+       96x96 frame to 192 lost 10 points on hard frames). A ray refit on the full frame afterwards gained
+       nothing (same DR@5) for ~0.3 ms more.
     1. **Track.** While tracking (last confidence >= ``track_conf``), the previous ellipse guides one ray
        pass from its centre: its inliers are refitted (no RANSAC); a second guided pass only if the centre
        moved more than 0.3 px. A result below ``track_conf`` triggers a full search (the better is kept), so a
@@ -104,7 +112,8 @@ class DefaultDetector(Detector):
     (seeds refined in full; fewer = probe all with one pass and refine the best-supported: faster, less
     accurate), ``max_fits`` 18 (ray passes a frame may spend: no seed is started that could exceed it),
     ``lost_fits`` 18 (the same after a frame with no pupil), ``edge`` "gradient" (or "midpoint": the crossing
-    itself), ``seed`` 0 (RANSAC sample tables), ``rise_conf`` 0.5 (0 = no rise pass), ``rise_fits`` 6.
+    itself), ``seed`` 0 (RANSAC sample tables), ``rise_conf`` 0.5 (0 = no rise pass), ``rise_fits`` 6,
+    ``work_size`` 240 (0 = always the full frame).
 
     Cost on a 240x240 frame, one core: ~0.25 ms tracked (one or two guided ray passes, no RANSAC); a ray
     pass costs ~0.2 ms and the seeds ~0.5 ms, so a full search after a lost track costs up to ~4.5 ms, ~5.7
@@ -139,6 +148,7 @@ class DefaultDetector(Detector):
         seed: int = 0,
         rise_conf: float = 0.5,
         rise_fits: int = 6,
+        work_size: int = 240,
     ) -> None:
         from pyacq_etvr.core.errors import ConfigError
 
@@ -163,7 +173,10 @@ class DefaultDetector(Detector):
             "seed": check_param("seed", seed, 0, 2**32 - 1, int),
             "rise_conf": check_param("rise_conf", rise_conf, 0.0, 1.0),
             "rise_fits": check_param("rise_fits", rise_fits, 0, 1000, int),
+            "work_size": check_param("work_size", work_size, 0, 4096, int),
         }
+        if 0 < work_size < 64:
+            raise ConfigError(f"parameter 'work_size' must be 0 (off) or at least 64, got {work_size}")
         if r_max < r_min:
             raise ConfigError(f"parameter 'r_max' ({r_max}) must be >= 'r_min' ({r_min})")
         if edge not in ("midpoint", "gradient"):
@@ -173,7 +186,8 @@ class DefaultDetector(Detector):
         self.track, self.track_conf, self.min_conf = track, track_conf, min_confidence
         self.r_min, self.r_max, self.n_cand, self.n_pass = r_min, r_max, n_cand, n_pass
         self.max_seeds, self.n_refine, self.max_fits, self.lost_fits = max_seeds, n_refine, max_fits, lost_fits
-        self.rise_conf, self.rise_fits = rise_conf, rise_fits
+        self.rise_conf, self.rise_fits, self.work_size = rise_conf, rise_fits, work_size
+        self._work: np.ndarray | None = None  # the resized frame (see work_size), reused
         self.early_exit = 0.9  # a full search stops at the first seed refined to this confidence
         self.acquire_conf = 0.5  # confidence needed to report a pupil after a frame with none (blinks)
         self.slit_conf = 0.7  # below this confidence, a flattened fit is taken for a closing eye (see _slit)
@@ -197,6 +211,19 @@ class DefaultDetector(Detector):
         self.last_features: np.ndarray | None = None
 
     def _detect(self, gray: np.ndarray) -> PupilResult:
+        h, w = gray.shape
+        if not self.work_size or min(h, w) <= self.work_size:
+            return self._detect_work(gray)
+        import cv2
+
+        s = self.work_size / min(h, w)
+        size = (round(w * s), round(h * s))
+        if self._work is None or self._work.shape != (size[1], size[0]):
+            self._work = np.empty((size[1], size[0]), np.uint8)
+        cv2.resize(gray, size, dst=self._work, interpolation=cv2.INTER_LINEAR)
+        return self._detect_work(self._work).rescaled(size[0] / w, size[1] / h)
+
+    def _detect_work(self, gray: np.ndarray) -> PupilResult:
         import cv2
 
         if gray.shape != self._shape:  # another camera or ROI: the tracked pupil and its size mean nothing here

@@ -41,6 +41,8 @@ def test_registry_lists_the_issue_names():
         ("default", {"n_rays": 2}, "n_rays"),
         ("default", {"tol": "1"}, "tol"),
         ("default", {"track": 1}, "track"),
+        ("default", {"work_size": 32}, "work_size"),
+        ("default", {"work_size": 240.0}, "work_size"),
         ("hsf", {"r_min": 0.3, "r_max": 0.1}, "r_max"),
         ("blob", {"threshold": 300}, "threshold"),
         ("ransac", {"blur": 4}, "odd"),
@@ -115,6 +117,30 @@ def test_sizes_from_32_to_640():
         img = render_ellipse(cx, cy, 2 * r, 1.6 * r, 20, size=(h, w), ss=4)
         res = det.detect(img)
         assert res.found and math.hypot(res.x - cx, res.y - cy) < 0.5, ((h, w), res)
+
+
+@pytest.mark.parametrize("size", [(480, 640), (300, 400)])
+def test_large_frames_are_detected_at_the_working_size(size):
+    """Frames larger than ``work_size`` are resized for detection; results come back in frame pixels."""
+    h, w = size
+    cx, cy, ew, eh = w * 0.43 + 0.37, h * 0.58 - 0.21, 70.0, 52.0
+    img = render_ellipse(cx, cy, ew, eh, 25, size=size, ss=4)
+    det = create_detector("default")
+    for res in (det.detect(img), det.detect(img), create_detector("default", work_size=0).detect(img)):
+        assert res.found and res.confidence >= 0.8 and math.hypot(res.x - cx, res.y - cy) < 0.3, res
+        rx, ry, rw, rh, angle = res.ellipse
+        assert (rx, ry) == pytest.approx((res.x, res.y))
+        assert abs(max(rw, rh) - ew) < 1.0 and abs(min(rw, rh) - eh) < 1.0, res
+
+
+def test_rescaled_maps_pixel_centres():
+    res = PupilResult(True, 10.0, 20.0, 0.9, (10.0, 20.0, 8.0, 6.0, 30.0), 0.5)
+    big = res.rescaled(0.5, 0.5)  # found on a half-size frame
+    assert (big.x, big.y) == (20.5, 40.5) and big.ellipse == (20.5, 40.5, 16.0, 12.0, 30.0)
+    assert big.confidence == 0.9 and big.openness == 0.5
+    assert big.rescaled(2.0, 2.0) == res
+    miss = PupilResult.not_found(openness=0.0)
+    assert miss.rescaled(0.5, 0.5) is miss
 
 
 @pytest.fixture(scope="module")
