@@ -3,6 +3,7 @@ output, OSC control messages, a SIGKILL of one eye's NodeGroup, bad configuratio
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,13 +42,27 @@ def last_status(out):
     return lines[-1] if lines else ""
 
 
+def _reap(proc):
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def running(tmp_path, cap, *args, **kw):
+    """``start_run``; on leaving the block, however it is left, the run process is killed if still alive."""
+    proc, out = start_run(tmp_path, cap, *args, **kw)
+    try:
+        yield proc, out
+    finally:
+        _reap(proc)
+
+
 def finish(proc, out, timeout=60):
     try:
         rc = proc.wait(timeout)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        _reap(proc)
     text = output(out)
     out.close()
     return rc, text
@@ -83,8 +98,7 @@ def follow_truth(osc, truth, eye):
 def test_run_native_follows_truth_and_survives_sigkill(tmp_path):
     rec = str(tmp_path / "rec")
     with OscCapture() as cap:
-        proc, out = start_run(tmp_path, cap, "--record", rec, toml="[calibration]\nauto_sweep_s = 4.0\n")
-        try:
+        with running(tmp_path, cap, "--record", rec, toml="[calibration]\nauto_sweep_s = 4.0\n") as (proc, out):
             assert wait_until(lambda: "streaming" in last_status(out) and "calibrat" not in last_status(out), 40)
             time.sleep(2.0)
             victim = group_pid(proc, "eye-left-0")
@@ -96,10 +110,6 @@ def test_run_native_follows_truth_and_survives_sigkill(tmp_path):
             time.sleep(3.5)  # let the restarted eye send for a while
             proc.send_signal(signal.SIGINT)  # Ctrl-C: clean stop
             rc, text = finish(proc, out)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
         msgs = cap.snapshot()
     assert rc == 0, text
     assert "left eye: NodeGroup process" in text and "restarts 1" in text and "stopped after" in text
@@ -179,8 +189,7 @@ def test_osc_recenter_and_recalibrate_change_the_output(tmp_path):
             return None
 
     with OscCapture() as cap:
-        proc, out = start_run(tmp_path, cap, "--record", rec, "--calibration", calib, toml=toml)
-        try:
+        with running(tmp_path, cap, "--record", rec, "--calibration", calib, toml=toml) as (proc, out):
             assert wait_until(lambda: "control on port" in output(out), 20)
             port = int(output(out).split("control on port ")[1].split(")")[0])
             assert wait_until(lambda: state() is not None, 20)  # automatic sweep done and saved
@@ -202,10 +211,6 @@ def test_osc_recenter_and_recalibrate_change_the_output(tmp_path):
             time.sleep(1.0)
             proc.send_signal(signal.SIGINT)
             rc, text = finish(proc, out)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     assert rc == 0, text
     assert "recenter" in text and "recalibration sweep started" in text
     # before the recenter the output follows the first calibration, after it the recentered one...
@@ -224,20 +229,15 @@ def test_osc_recenter_and_recalibrate_change_the_output(tmp_path):
 @pytest.mark.timeout(60)
 def test_run_vrcft_v1_one_eye_then_ctrl_c(tmp_path):
     with OscCapture() as cap:
-        proc, out = start_run(
+        with running(
             tmp_path, cap, "--right", "none", "--osc-scheme", "vrcft-v1", session=True,
             toml="[calibration]\nauto_sweep_s = 1.5\n[osc]\nbundles = true\n",
-        )  # fmt: skip
-        try:
+        ) as (proc, out):  # fmt: skip
             assert wait_until(lambda: len(cap.by_address().get("/avatar/parameters/LeftEyeX", [])) > 100, 30)
             groups = descendant_pids(proc.pid, include_zombies=False)
             assert len(groups) == 2  # the eye and the OSC NodeGroups
             os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
             rc, text = finish(proc, out)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
         got = cap.by_address()
     assert rc == 0, text
     assert "stopped after" in text and "died" not in text  # the NodeGroups were stopped, not killed by Ctrl-C
@@ -282,17 +282,12 @@ def test_bad_toml_key_and_busy_control_port(tmp_path):
 def test_viewer_follows_a_restarted_eye(tmp_path):
     # offscreen Qt (set by conftest and inherited): the dashboard runs in the main process of `run`
     with OscCapture() as cap:
-        proc, out = start_run(tmp_path, cap, "--viewer", "--right", "none", "--duration", "7")
-        try:
+        with running(tmp_path, cap, "--viewer", "--right", "none", "--duration", "7") as (proc, out):
             assert wait_until(lambda: "streaming" in last_status(out), 30)
             victim = group_pid(proc, "eye-left-0")
             os.kill(victim, signal.SIGKILL)
             assert wait_until(lambda: "restarts 1" in last_status(out) and "streaming" in last_status(out), 10)
             rc, text = finish(proc, out)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     assert rc == 0, text
     assert "Traceback" not in text and "stopped after" in text
 
@@ -346,15 +341,10 @@ def test_pipeline_benchmark_runs():
 @pytest.mark.timeout(60)
 def test_osc_group_death_stops_the_run_with_an_error(tmp_path):
     with OscCapture() as cap:
-        proc, out = start_run(tmp_path, cap, "--right", "none")
-        try:
+        with running(tmp_path, cap, "--right", "none") as (proc, out):
             assert wait_until(lambda: "streaming" in last_status(out), 30)
             os.kill(group_pid(proc, "osc"), signal.SIGKILL)
             rc, text = finish(proc, out, timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     assert rc == 1 and "OSC NodeGroup process" in text and "stopped after" in text
 
 
@@ -365,8 +355,7 @@ def test_failed_restart_is_retried_while_the_other_eye_keeps_sending(tmp_path):
     rec = str(tmp_path / "eye")
     make_recording(rec, n=120)
     with OscCapture() as cap:
-        proc, out = start_run(tmp_path, cap, "--left", f"replay:{rec}", "--no-control")
-        try:
+        with running(tmp_path, cap, "--left", f"replay:{rec}", "--no-control") as (proc, out):
             assert wait_until(lambda: last_status(out).count("streaming") == 2, 30)
             shutil.rmtree(rec)  # the left eye cannot be rebuilt any more
             os.kill(group_pid(proc, "eye-left-0"), signal.SIGKILL)
@@ -375,10 +364,6 @@ def test_failed_restart_is_retried_while_the_other_eye_keeps_sending(tmp_path):
             assert wait_until(lambda: len(cap.snapshot()) > n + 60, 5)  # the right eye keeps sending
             proc.send_signal(signal.SIGINT)
             rc, text = finish(proc, out)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     assert rc == 0, text
     assert "left  DOWN" in text and "does not exist" in text
 
@@ -393,16 +378,11 @@ def test_stop_signal_during_a_restart_lets_it_finish_then_stops(tmp_path):
     make_recording(rec, n=120)
     died = re.compile(r"left eye: NodeGroup process \d+ died")  # logged in the tick that starts the rebuild
     with OscCapture() as cap:
-        proc, out = start_run(tmp_path, cap, "--left", f"replay:{rec}", "--right", "none", "--no-control")
-        try:
+        with running(tmp_path, cap, "--left", f"replay:{rec}", "--right", "none", "--no-control") as (proc, out):
             assert wait_until(lambda: "streaming" in last_status(out), 30)
             os.kill(group_pid(proc, "eye-left-0"), signal.SIGKILL)
             assert wait_until(lambda: died.search(output(out)) is not None, 10, 0.002)
             proc.send_signal(signal.SIGINT)  # the new process is being spawned (that takes ~0.5 s)
             rc, text = finish(proc, out)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
     assert rc == 0, text
     assert "NodeGroup restarted (generation 1)" in text and "stopped after" in text, text
