@@ -44,6 +44,16 @@ HISTORY_CAP = 0.75
 #: large saccade would leave the pupil unsure for ``SIZE_MEMORY`` frames). Same precision on the synthetic
 #: hard sequences (seeds 21, 41, 51, 61) as with no such release.
 HISTORY_STABLE = 5
+#: Contrast check (:meth:`DefaultDetector._contrast_check`), after a full search: a fit whose pupil/surround
+#: contrast is below ``CONTRAST_RATIO`` x that of another candidate of the same search, confidence >=
+#: ``CONTRAST_CONF``, whose inside is darker by at least ``CONTRAST_DARKER`` x the fit's contrast, gives way to
+#: the most confident such candidate. The confidence features are contrast-normalised, so a faint, crisp spot
+#: on the iris or skin can outscore the pupil beside it; in an IR eye image the pupil is the darkest,
+#: highest-contrast round thing. Synthetic sets unchanged (+-0.6 points); real clips by eye: see the note
+#: of issue 5.
+CONTRAST_CONF = 0.3
+CONTRAST_RATIO = 0.4
+CONTRAST_DARKER = 0.5
 
 
 class DefaultDetector(Detector):
@@ -82,8 +92,11 @@ class DefaultDetector(Detector):
        level (faint or hazy pupils, where noise or haze crosses the level inside them).
     4. **Ellipse.** A vectorised RANSAC conic fit (Sampson distance < ``tol`` px) rejects eyelid, eyelash
        and glint points; passes repeat from the fitted centre (``n_pass``) and end with a guided refit.
-    5. **Inner check.** If the best ellipse is iris-sized, a darker disc inside it wins when it is a
-       confident pupil (the pupil of a dark iris, outlined by mistake).
+    5. **Contrast and inner checks.** The best fit of a search gives way to a fit of the same search (confidence
+       >= ``CONTRAST_CONF`` 0.3) that is darker inside and has more than 1 / ``CONTRAST_RATIO`` (2.5) x its
+       contrast: confidence is contrast-normalised, so a faint crisp spot beside the pupil can outscore it
+       (real clips: demo1 and ransac-test2/3/4 mostly). Then, if the best ellipse is iris-sized, a darker disc
+       inside it wins when it is a confident pupil (the pupil of a dark iris, outlined by mistake).
     6. **Confidence** (:mod:`.confidence`): calibrated map of the ray support, fit residual, aspect, flatness
        inside and dark/bright separation along the outline. Below ``min_confidence``: ``found=False``; after a
        frame with no pupil, below ``acquire_conf`` (0.5; hysteresis: junk in a blink stays unreported).
@@ -204,6 +217,7 @@ class DefaultDetector(Detector):
         self._size = 0.0  # its mean diameter (px)
         self._ref, self._ref_age = (0.0, 0.0, 0.0), 1 << 30  # the last pupil reported sure: x, y, diameter; age
         self._capped, self._streak = (0.0, 0.0), 0  # the last capped fit's centre; consecutive capped frames
+        self._cands: list = []  # every fit of the current full search: (confidence, fit, conic)
         self._offset = 0  # seeds skipped (after the first) by the next search: rotation over lost frames
         self._tried = 0  # seeds the last search refined
         self._exhausted = False  # the last search stopped on its budget
@@ -275,6 +289,7 @@ class DefaultDetector(Detector):
             k = 1 + self._offset % max(1, len(seeds) - 1)
             seeds = seeds[:1] + seeds[k:] + seeds[1:k]
         starts = [(seed.x, seed.y, seed.r, None) for seed in seeds]
+        self._cands = [] if best is None else [best]
         best, self._tried, self._exhausted = self._refine_from(gray, starts, best)
         if best is None or best[0] < self.rise_conf:
             # rise pass: no confident pupil with the first-crossing edges (a faint, hazy one?): the tracked
@@ -282,7 +297,20 @@ class DefaultDetector(Detector):
             self._budget += self.rise_fits
             tracked = [] if self._last is None else [self._last]
             best = self._refine_from(gray, tracked + starts[: self._tried], best, rise=True)[0]
-        return None if best is None else self._inner(gray, best)
+        return None if best is None else self._inner(gray, self._contrast_check(best))
+
+    def _contrast_check(self, best: tuple) -> tuple:
+        """The best fit of a search, or a darker candidate of far higher contrast (see ``CONTRAST_RATIO``)."""
+        fit = best[1]
+        contrast = fit.surround - fit.pupil
+        alts = [
+            c
+            for c in self._cands
+            if c[0] >= CONTRAST_CONF
+            and CONTRAST_RATIO * (c[1].surround - c[1].pupil) > contrast
+            and c[1].pupil <= fit.pupil - CONTRAST_DARKER * contrast
+        ]
+        return max(alts, key=lambda c: c[0]) if alts else best
 
     def _refine_from(self, gray: np.ndarray, starts: list, best: tuple | None, rise: bool = False):
         """Refine from each start (x, y, r, prior conic or None) in order while the frame's budget allows (a
@@ -292,6 +320,8 @@ class DefaultDetector(Detector):
             if self.rays.calls + self.n_pass + 1 > self._budget:
                 return best, n, True
             cand = self._refine(gray, x, y, r, prior, rise)
+            if cand is not None:
+                self._cands.append(cand)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = cand
                 if cand[0] >= self.early_exit:
