@@ -1,4 +1,5 @@
-"""The default detector's contrast check: a faint, crisp spot does not beat a darker, far higher-contrast pupil."""
+"""The default detector's contrast cues: a faint, crisp spot does not beat a darker, far higher-contrast pupil;
+a flat but strongly contrasted fit is a pupil seen at an angle, not the slit of a closing eye."""
 
 from __future__ import annotations
 
@@ -55,3 +56,29 @@ def test_faint_spots_next_to_the_pupil_on_a_real_clip(eye_clips_dir):
     for i, (x, y) in pupils.items():
         res = create_detector("default").detect(frames[i])  # a fresh detector: one full search
         assert res.found and np.hypot(res.x - x, res.y - y) < 6.0, (i, res)
+
+
+@pytest.mark.timeout(60)
+def test_flat_open_pupils_are_not_taken_for_a_closing_eye(eye_clips_dir):
+    """pupil3d-demo3: on these frames the eye is open and the pupil, seen at an angle, is much flatter than the
+    last confident one; the slit rule used to report no pupil. Fed in order, as a camera would."""
+    import cv2
+
+    wanted = (406, 498, 499, 1200)
+    cap = cv2.VideoCapture(os.path.join(eye_clips_dir, "pupil3d-demo3.mp4"))
+    det = create_detector("default")
+    try:
+        for i in range(max(wanted) + 1):
+            ok, frame = cap.read()
+            assert ok, i
+            res = det.detect(frame)
+            if i in wanted:
+                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                assert res.found, (i, res)
+                _, _, w, h, _ = res.ellipse
+                assert max(w, h) > 0.25 * gray.shape[1]  # the whole pupil, not a fragment
+                x, y, k = int(round(res.x)), int(round(res.y)), int(min(w, h) / 4)
+                inside = gray[y - k : y + k + 1, x - k : x + k + 1]
+                assert np.median(inside) <= np.percentile(gray, 15), (i, res)
+    finally:
+        cap.release()

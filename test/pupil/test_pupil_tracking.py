@@ -100,22 +100,29 @@ def test_closed_eye_frames_give_found_false_and_zero_openness():
     assert n_found <= 2, n_found
 
 
-def _fit(w: float, h: float, end_sep: float) -> RayFit:
-    return RayFit((80.0, 80.0, w, h, 0.0), 64, 60, 50, 0.4, 40.0, 120.0, 5.0, 0.9, end_sep)
+def _fit(w: float, h: float, end_sep: float, contrast: float = 20.0) -> RayFit:
+    return RayFit((80.0, 80.0, w, h, 0.0), 64, 60, 50, 0.4, 60.0, 60.0 + contrast, 5.0, 0.9, end_sep)
+
+
+#: a frame whose grey levels span ~230 levels between the 5th and 95th percentile
+RAMP = np.tile(np.linspace(0, 255, 160).astype(np.uint8), (120, 1))
 
 
 def test_slit_rule_rejects_an_unsure_flat_fit_after_a_round_pupil():
     det = create_detector("default")
+    g = RAMP
     # no confident pupil seen yet: a flat unsure fit is a slit only if the dark line goes on past its ends
-    assert det._slit((0.5, _fit(30, 9, 0.25)))
-    assert not det._slit((0.5, _fit(30, 9, 1.0)))  # an oblique pupil ending in brighter iris
-    assert not det._slit((0.9, _fit(30, 9, 0.25)))  # confident: kept
+    assert det._slit((0.5, _fit(30, 9, 0.25)), g)
+    assert not det._slit((0.5, _fit(30, 9, 1.0)), g)  # an oblique pupil ending in brighter iris
+    assert not det._slit((0.9, _fit(30, 9, 0.25)), g)  # confident: kept
     det.detect(_eye(80, 80, 26, 25, 0))  # a confident round pupil
     assert det._age <= 1 and det._aspect > 0.9
-    assert det._slit((0.5, _fit(30, 12, 1.0)))  # much flatter than the pupil just seen: the lid closing
-    assert not det._slit((0.5, _fit(30, 25, 1.0)))
+    assert det._slit((0.5, _fit(30, 12, 1.0)), g)  # much flatter than the pupil just seen, faint: the lid closing
+    # as flat, but its contrast is half the frame's grey range: a pupil seen at an angle, not a lid line
+    assert not det._slit((0.5, _fit(30, 12, 1.0, contrast=115.0)), g)
+    assert not det._slit((0.5, _fit(30, 25, 1.0)), g)
     det.reset()
-    assert not det._slit((0.5, _fit(30, 12, 1.0)))
+    assert not det._slit((0.5, _fit(30, 12, 1.0)), g)
 
 
 @pytest.mark.parametrize("params", [{"lost_fits": 0}, {"lost_fits": 2.5}, {"max_fits": 0}])
