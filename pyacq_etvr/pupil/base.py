@@ -55,19 +55,20 @@ class PupilResult:
         """A result with no pupil (confidence 0)."""
         return cls(False, math.nan, math.nan, 0.0, None, openness)
 
-    def rescaled(self, sx: float, sy: float) -> PupilResult:
-        """This result, found on a frame resized by ``sx`` x ``sy`` (``cv2.resize``), in the original frame.
+    def rescaled(self, sx: float, sy: float, dx: float = 0.0, dy: float = 0.0) -> PupilResult:
+        """This result, found on a frame resized by ``sx`` x ``sy`` (``cv2.resize``) from a crop whose top-left
+        pixel is (``dx``, ``dy``) of the original frame, in the original frame.
 
-        Pixel centres map to pixel centres (``x = (x' + 0.5) / sx - 0.5``); the axes are divided by the mean
-        scale (a resize to whole pixels scales both sides alike to within one pixel)."""
+        Pixel centres map to pixel centres (``x = (x' + 0.5) / sx - 0.5 + dx``); the axes are divided by the
+        mean scale (a resize to whole pixels scales both sides alike to within one pixel)."""
         if not self.found:
             return self
-        x, y = (self.x + 0.5) / sx - 0.5, (self.y + 0.5) / sy - 0.5
+        x, y = (self.x + 0.5) / sx - 0.5 + dx, (self.y + 0.5) / sy - 0.5 + dy
         ellipse = None
         if self.ellipse is not None:
             cx, cy, ew, eh, angle = self.ellipse
             s = 0.5 * (sx + sy)
-            ellipse = ((cx + 0.5) / sx - 0.5, (cy + 0.5) / sy - 0.5, ew / s, eh / s, angle)
+            ellipse = ((cx + 0.5) / sx - 0.5 + dx, (cy + 0.5) / sy - 0.5 + dy, ew / s, eh / s, angle)
         return PupilResult(True, x, y, self.confidence, ellipse, self.openness)
 
 

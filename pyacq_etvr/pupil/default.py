@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from pyacq_etvr.pupil.base import MIN_CONTRAST, Detector, PupilResult, check_param
+from pyacq_etvr.pupil.base import MIN_CONTRAST, MIN_SIZE, Detector, PupilResult, check_param
 from pyacq_etvr.pupil.confidence import confidence, features
 from pyacq_etvr.pupil.ellipse import shift_conic
+from pyacq_etvr.pupil.frame import padding_bars
 from pyacq_etvr.pupil.rays import RayCaster, RayFit
 from pyacq_etvr.pupil.seedrank import SeedRanker
 
@@ -72,14 +73,12 @@ class DefaultDetector(Detector):
 
     Pipeline per frame:
 
-    0. **Working size.** A frame whose shorter side exceeds ``work_size`` (240) is resized (bilinear, into a
-       reused buffer) so that side is ``work_size``, and the result is mapped back. Smoothing, glint sizes and
-       the RANSAC tolerance below are in pixels and were tuned on 240x240 frames; on larger frames they pick
-       up noise grain and lash detail. Held-out synthetic sets, full frame -> working size: hard sequences
-       384x384 DR@5 0.61 -> 0.72, 480x480 0.51 -> 0.54; hard frames 0.53 -> 0.59 and 0.52 -> 0.59; medium
-       unchanged; medium-sequence p99 6-9 ms -> 2.8 ms. Smaller frames are used as they are (enlarging a
-       96x96 frame to 192 lost 10 points on hard frames). A ray refit on the full frame afterwards gained
-       nothing (same DR@5) for ~0.3 ms more.
+    0. **Frame.** Flat dark padding bars at the borders are cropped away (:mod:`.frame`, checked every 30
+       frames). A frame whose shorter side exceeds ``work_size`` (240) is resized (bilinear, reused buffer) to
+       that size and the result mapped back: smoothing, glint sizes and the RANSAC tolerance are in pixels,
+       tuned at 240 (held-out synthetic hard sequences at 384x384: DR@5 0.61 -> 0.72; at 480, 0.51 -> 0.54;
+       hard frames 0.53 -> 0.59 at both; medium unchanged). Smaller frames are used as they are (enlarging
+       96x96 frames to 192 lost 10 points on hard frames).
     1. **Track.** While tracking (last confidence >= ``track_conf``), the previous ellipse guides one ray
        pass from its centre: its inliers are refitted (no RANSAC); a second guided pass only if the centre
        moved more than 0.3 px. A result below ``track_conf`` triggers a full search (the better is kept), so a
@@ -213,6 +212,7 @@ class DefaultDetector(Detector):
         self.max_seeds, self.n_refine, self.max_fits, self.lost_fits = max_seeds, n_refine, max_fits, lost_fits
         self.rise_conf, self.rise_fits, self.work_size = rise_conf, rise_fits, work_size
         self._work: np.ndarray | None = None  # the resized frame (see work_size), reused
+        self._bars, self._bars_shape, self._bars_age = (0, 0, 0, 0), (), 0  # padding bars (see frame.padding_bars)
         self.early_exit = 0.9  # a full search stops at the first seed refined to this confidence
         self.acquire_conf = 0.5  # confidence needed to report a pupil after a frame with none (blinks)
         self.slit_conf = 0.7  # below this confidence, a flattened fit is taken for a closing eye (see _slit)
@@ -238,9 +238,19 @@ class DefaultDetector(Detector):
         self.last_features: np.ndarray | None = None
 
     def _detect(self, gray: np.ndarray) -> PupilResult:
+        if gray.shape != self._bars_shape or self._bars_age >= 30:  # padding bars: looked for every 30 frames
+            self._bars, self._bars_shape, self._bars_age = padding_bars(gray), gray.shape, 0
+        self._bars_age += 1
+        top, bottom, left, right = self._bars
         h, w = gray.shape
+        if (top or bottom or left or right) and min(h - top - bottom, w - left - right) >= MIN_SIZE:
+            gray = gray[top : h - bottom, left : w - right]  # the picture inside the bars (a view)
+            h, w = gray.shape
+        else:
+            top = left = 0
         if not self.work_size or min(h, w) <= self.work_size:
-            return self._detect_work(gray)
+            res = self._detect_work(gray)
+            return res.rescaled(1.0, 1.0, left, top) if top or left else res
         import cv2
 
         s = self.work_size / min(h, w)
@@ -248,7 +258,7 @@ class DefaultDetector(Detector):
         if self._work is None or self._work.shape != (size[1], size[0]):
             self._work = np.empty((size[1], size[0]), np.uint8)
         cv2.resize(gray, size, dst=self._work, interpolation=cv2.INTER_LINEAR)
-        return self._detect_work(self._work).rescaled(size[0] / w, size[1] / h)
+        return self._detect_work(self._work).rescaled(size[0] / w, size[1] / h, left, top)
 
     def _detect_work(self, gray: np.ndarray) -> PupilResult:
         import cv2
