@@ -13,7 +13,7 @@ import numpy as np
 from pyacq_etvr.pupil.base import MIN_CONTRAST, MIN_SIZE, Detector, PupilResult, check_param
 from pyacq_etvr.pupil.confidence import confidence, features
 from pyacq_etvr.pupil.ellipse import shift_conic
-from pyacq_etvr.pupil.frame import padding_bars
+from pyacq_etvr.pupil.frame import bars_hold, padding_bars
 from pyacq_etvr.pupil.rays import RayCaster, RayFit
 from pyacq_etvr.pupil.seedrank import SeedRanker
 
@@ -238,8 +238,8 @@ class DefaultDetector(Detector):
         self.last_features: np.ndarray | None = None
 
     def _detect(self, gray: np.ndarray) -> PupilResult:
-        if gray.shape != self._bars_shape or self._bars_age >= 30:  # padding bars: looked for every 30 frames
-            self._bars, self._bars_shape, self._bars_age = padding_bars(gray), gray.shape, 0
+        if gray.shape != self._bars_shape or self._bars_age >= 30 or not bars_hold(gray, self._bars):
+            self._bars, self._bars_shape, self._bars_age = padding_bars(gray), gray.shape, 0  # every 30 frames
         self._bars_age += 1
         top, bottom, left, right = self._bars
         h, w = gray.shape

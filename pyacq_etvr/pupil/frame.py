@@ -39,3 +39,14 @@ def padding_bars(gray: np.ndarray, max_frac: float = 0.25) -> tuple[int, int, in
         if not (top or bottom or left or right):
             break  # the common case: no bars, one pass
     return top, bottom, left, right
+
+
+def bars_hold(gray: np.ndarray, bars: tuple[int, int, int, int]) -> bool:
+    """Whether the bars found on an earlier frame are still flat and dark on this one (cheap: reads only them;
+    a black frame at camera start-up would otherwise leave a quarter of each side cropped)."""
+    top, bottom, left, right = bars
+    h, w = gray.shape
+    for block in (gray[:top], gray[h - bottom :], gray[:, :left], gray[:, w - right :]):
+        if block.size and (block.max() > BAR_LEVEL or int(block.max()) - int(block.min()) > BAR_FLAT):
+            return False
+    return True

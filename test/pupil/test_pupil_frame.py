@@ -54,3 +54,16 @@ def test_default_searches_inside_the_bars_and_reports_frame_coordinates():
     res = create_detector("default").detect(padded)
     assert res.found and res.x == pytest.approx(ref.x + 30, abs=1e-6) and res.y == pytest.approx(ref.y + 14, abs=1e-6)
     assert res.ellipse[:2] == pytest.approx((res.x, res.y)) and res.confidence == pytest.approx(ref.confidence)
+
+
+def test_bars_of_a_black_start_up_frame_are_not_kept():
+    """A camera's first frames can be black: the bars found there (a quarter of each side) must not crop the
+    frames that follow."""
+    import cv2
+
+    pic = np.full((200, 240), 150, np.uint8)
+    cv2.ellipse(pic, ((30, 30), (24, 20), 0), 40, -1)  # a pupil near the corner, inside a black frame's "bars"
+    det = create_detector("default")
+    assert not det.detect(np.zeros_like(pic)).found
+    res = det.detect(pic)
+    assert res.found and math.hypot(res.x - 30, res.y - 30) < 1.0, res
