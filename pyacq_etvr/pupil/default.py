@@ -14,37 +14,12 @@ from pyacq_etvr.pupil.base import MIN_CONTRAST, MIN_SIZE, Detector, PupilResult,
 from pyacq_etvr.pupil.confidence import confidence, features
 from pyacq_etvr.pupil.ellipse import shift_conic
 from pyacq_etvr.pupil.frame import bars_hold, padding_bars
+from pyacq_etvr.pupil.history import HISTORY_CAP, PupilHistory
 from pyacq_etvr.pupil.rays import RayCaster, RayFit
 from pyacq_etvr.pupil.seedrank import SeedRanker
 
 #: flattest pupil outline accepted (minor / major axis): cos(70 deg); eye cameras see pupils well inside that
 MIN_ASPECT = 0.34
-
-
-#: frames during which the size of the last confident pupil bounds the next ones (:meth:`DefaultDetector._slit`)
-SIZE_MEMORY = 30
-#: smallest accepted diameter ratio to that pupil (pupil size changes by far less within a second). No upper
-#: bound: when the last confident fit was a fragment (a pupil cut by a large glint), the whole pupil must win
-#: (real clip ransac-test2: 82 % of frames given a pupil instead of 74 % with an upper bound of 2.2)
-SIZE_MIN = 0.45
-#: openness is scaled down below this diameter ratio to the last confident pupil (down to 0 at SIZE_MIN):
-#: what is found in a blink is often a lash tip or a lid crease, smaller than the pupil
-OPEN_SIZE = 0.75
-#: History check (:meth:`DefaultDetector._history_cap`): within ``SIZE_MEMORY`` frames of a confident pupil, a
-#: fit larger than ``SIZE_MAX_SURE`` x its diameter (the iris around a low-contrast pupil, more often than a
-#: pupil that grew) or centred more than ``JUMP_MAX_SURE`` of its radii away from it (a dark spot on the skin,
-#: a lash clump: the eye mostly fixates, so a far confident jump is more often a wrong target than a saccade)
-#: is still reported and tracked, but its confidence is capped at ``HISTORY_CAP`` (below the 0.8 that counts
-#: as sure). On synthetic hard sequences (seeds 21, 41, 51), 10 of the 12 confident fits that jumped that far
-#: were wrong.
-SIZE_MAX_SURE = 1.8
-JUMP_MAX_SURE = 3.0
-HISTORY_CAP = 0.75
-#: ... unless that fit stays put (centre within a quarter of its diameter from frame to frame) for this many
-#: consecutive frames: then it is the pupil after a saccade and becomes the reference (otherwise every
-#: large saccade would leave the pupil unsure for ``SIZE_MEMORY`` frames). Same precision on the synthetic
-#: hard sequences (seeds 21, 41, 51, 61) as with no such release.
-HISTORY_STABLE = 5
 #: Contrast check (:meth:`DefaultDetector._contrast_check`), after a full search: a fit whose pupil/surround
 #: contrast is below ``CONTRAST_RATIO`` x that of another candidate of the same search, confidence >=
 #: ``CONTRAST_CONF``, whose inside is darker by at least ``CONTRAST_DARKER`` x the fit's contrast, gives way to
@@ -52,23 +27,12 @@ HISTORY_STABLE = 5
 #: on the iris or skin can outscore the pupil beside it; in an IR eye image the pupil is the darkest,
 #: highest-contrast round thing. Held-out synthetic sets unchanged but for hard sequences (+1.4 points); on
 #: the real clips most of the frames it changes move from a spot off the pupil onto the pupil (by eye).
-#: Slit rule (:meth:`DefaultDetector._slit`): an unsure fit much flatter than the last confident pupil is the
-#: slit of a closing eye, unless its contrast is at least ``SLIT_KEEP_CONTRAST`` of the frame's 5-95 % grey
-#: range. Lid lines and lash rows in squints measured 0.05-0.15 of it on the real clips; open pupils seen at an
-#: angle (pupil3d-demo3) 0.37-0.51. Synthetic sets unchanged.
-SLIT_KEEP_CONTRAST = 0.3
-#: A fit whose contrast is below ``FAINT_CAP_RATIO`` of the frame's grey range is reported with its confidence
-#: capped at ``HISTORY_CAP``: on the real clips, the 27 such fits reported sure that we looked at (of 56) were
-#: faint spots beside the pupil or on the skin; on synthetic hard sets (tuning) 16 of 48 were right. Held-out:
-#: hard frames 92.9 -> 95.4 % of fits reported sure within 5 px, hard sequences 76.8 -> 76.6 %, medium
-#: unchanged; found pupils unchanged.
-FAINT_CAP_RATIO = 0.08
 CONTRAST_CONF = 0.3
 CONTRAST_RATIO = 0.4
 CONTRAST_DARKER = 0.5
 
 
-class DefaultDetector(Detector):
+class DefaultDetector(PupilHistory, Detector):
     """``default``: the best detector we have.
 
     Pipeline per frame:
@@ -82,7 +46,9 @@ class DefaultDetector(Detector):
     1. **Track.** While tracking (last confidence >= ``track_conf``), the previous ellipse guides one ray
        pass from its centre: its inliers are refitted (no RANSAC); a second guided pass only if the centre
        moved more than 0.3 px. A result below ``track_conf`` triggers a full search (the better is kept), so a
-       track is never kept over a better target found by the search.
+       track is never kept over a better target found by the search. So does a faint one (contrast below
+       ``FAINT_CAP_RATIO`` of the frame's grey range): the search's best takes over if sure (>= 0.8), not a
+       slit, darker and of far higher contrast (as in step 5); a track can hold a faint spot beside the pupil.
     2. **Full search seeds.** :class:`~.seedrank.SeedRanker`: dark spots at six box sizes on a downscaled
        frame (``2 n_cand`` per size) scored by the four sides of their surround, darkness and texture, then
        re-ranked by 16 short rays (the edge must rise all round); ``max_seeds`` best first. Work budget per
@@ -222,14 +188,9 @@ class DefaultDetector(Detector):
         """Forget the tracked pupil, its shape and size, and the openness baseline (also done by detect() when
         the frame size changes)."""
         self._last: tuple[float, float, float, np.ndarray] | None = None  # x, y, radius, conic
-        self._support_base = 0.9
+        self._reset_history()
         self._budget = 0
         self._lost = False  # the previous frame found no pupil (next search: lost_fits budget)
-        self._aspect, self._age = 1.0, 1 << 30  # aspect of the last confident pupil, frames since
-        self._size = 0.0  # its mean diameter (px)
-        self._ref, self._ref_age = (0.0, 0.0, 0.0), 1 << 30  # the last pupil reported sure: x, y, diameter; age
-        self._capped, self._streak = (0.0, 0.0), 0  # the last capped fit's centre; consecutive capped frames
-        self._range, self._range_age = 0.0, 1 << 30  # the frame's grey range (see _grey_range), frames since
         self._cands: list = []  # every fit of the current full search: (confidence, fit, conic)
         self._offset = 0  # seeds skipped (after the first) by the next search: rotation over lost frames
         self._tried = 0  # seeds the last search refined
@@ -281,6 +242,8 @@ class DefaultDetector(Detector):
             best = self._refine(gray, *self._last)
         if best is None or best[0] < self.track_conf:
             best = self._search(gray, best)
+        elif self._faint(best[1], gray):  # a faint track: is the pupil elsewhere?
+            best = self._recheck(gray, best)
         floor = self.acquire_conf if self._lost else self.min_conf  # hysteresis: re-acquiring needs more
         lost = self._lost = best is None or best[0] < floor or self._slit(best, gray)
         self._offset = self._offset + self._tried if lost and self._exhausted else 0
@@ -292,7 +255,7 @@ class DefaultDetector(Detector):
         openness = self._openness(fit, conf)  # (against the pupil seen before this frame)
         if conf >= 0.8:  # the shape of the last confident pupil (see _slit)
             self._aspect, self._age, self._size = min(ew, eh) / max(ew, eh, 1e-6), 0, 0.5 * (ew + eh)
-        faint = conf > HISTORY_CAP and fit.surround - fit.pupil < FAINT_CAP_RATIO * self._grey_range(gray)
+        faint = conf > HISTORY_CAP and self._faint(fit, gray)
         reported = HISTORY_CAP if faint else self._history_cap(conf, fit)  # a faint fit is never the reference
         self._last = (ex, ey, 0.25 * (ew + eh), q) if reported >= self.track_conf and q is not None else None
         return PupilResult(True, ex, ey, reported, fit.ellipse, openness)
@@ -326,16 +289,15 @@ class DefaultDetector(Detector):
 
     def _contrast_check(self, best: tuple) -> tuple:
         """The best fit of a search, or a darker candidate of far higher contrast (see ``CONTRAST_RATIO``)."""
-        fit = best[1]
-        contrast = fit.surround - fit.pupil
-        alts = [
-            c
-            for c in self._cands
-            if c[0] >= CONTRAST_CONF
-            and CONTRAST_RATIO * (c[1].surround - c[1].pupil) > contrast
-            and c[1].pupil <= fit.pupil - CONTRAST_DARKER * contrast
-        ]
+        alts = [c for c in self._cands if c[0] >= CONTRAST_CONF and _outshines(c[1], best[1])]
         return max(alts, key=lambda c: c[0]) if alts else best
+
+    def _recheck(self, gray: np.ndarray, best: tuple) -> tuple:
+        """A faint tracked fit, or a full search's sure fit that is darker, of far higher contrast and not a slit."""
+        alt = self._search(gray, None)
+        if alt is not None and alt[0] >= 0.8 and _outshines(alt[1], best[1]) and not self._slit(alt, gray):
+            return alt
+        return best
 
     def _refine_from(self, gray: np.ndarray, starts: list, best: tuple | None, rise: bool = False):
         """Refine from each start (x, y, r, prior conic or None) in order while the frame's budget allows (a
@@ -412,58 +374,6 @@ class DefaultDetector(Detector):
         self.last_features = features(second)
         return confidence(self.last_features), second, shift_conic(q2, sx - x, sy - y)
 
-    def _history_cap(self, conf: float, fit: RayFit) -> float:
-        """The confidence, capped at ``HISTORY_CAP`` for a fit much larger than, or far from, the last
-        confident pupil (within ``SIZE_MEMORY`` frames; see ``SIZE_MAX_SURE`` and ``JUMP_MAX_SURE``)."""
-        ex, ey, ew, eh, _ = fit.ellipse
-        size = 0.5 * (ew + eh)
-        if conf > HISTORY_CAP and self._ref_age <= SIZE_MEMORY:
-            x0, y0, size0 = self._ref
-            if math.hypot(ex - x0, ey - y0) > JUMP_MAX_SURE * 0.5 * size0 or size > SIZE_MAX_SURE * size0:
-                px, py = self._capped  # a capped fit held still for HISTORY_STABLE frames: a saccade ended there
-                self._streak = self._streak + 1 if math.hypot(ex - px, ey - py) < 0.25 * size else 1
-                self._capped = (ex, ey)
-                if self._streak < HISTORY_STABLE:
-                    return HISTORY_CAP
-        self._streak = 0
-        if conf >= 0.8:  # reported as sure: the reference for the next frames
-            self._ref, self._ref_age = (ex, ey, size), 0
-        return conf
-
-    def _slit(self, best: tuple, gray: np.ndarray) -> bool:
-        """A fit much smaller than the last confident pupil (within ``SIZE_MEMORY`` frames), an
-        unsure fit much flatter than the last confident pupil (within ~30 frames), or, with no recent
-        confident pupil, an unsure flat fit whose ends do not separate dark from bright (the dark line goes
-        on beyond them): the slit or lash line of a closing eye, not a pupil. A pupil seen at an angle
-        flattens gradually and ends in brighter iris."""
-        fit = best[1]
-        _, _, ew, eh, _ = fit.ellipse
-        if self._age <= SIZE_MEMORY and 0.5 * (ew + eh) < SIZE_MIN * self._size:
-            return True  # a pupil does not shrink by half within a blink: a lash clump, a shadow
-        if best[0] >= self.slit_conf:
-            return False
-        aspect = min(ew, eh) / max(ew, eh, 1e-6)
-        if self._age <= 30:
-            return aspect < 0.6 * self._aspect and not self._contrasted(fit, gray)
-        return aspect < 0.6 and fit.end_separation < 0.75
-
-    def _contrasted(self, fit: RayFit, gray: np.ndarray) -> bool:
-        """Whether the fit's pupil/surround contrast is at least ``SLIT_KEEP_CONTRAST`` of the frame's grey range
-        (:meth:`_grey_range`): a pupil seen at an angle, not a lid line."""
-        return fit.surround - fit.pupil >= SLIT_KEEP_CONTRAST * self._grey_range(gray)
-
-    def _grey_range(self, gray: np.ndarray) -> float:
-        """The frame's 5th-95th percentile grey range (a histogram of every 4th pixel), refreshed every 15
-        frames (the scene's range changes slowly; ~12 us a refresh)."""
-        import cv2
-
-        if self._range_age >= 15:
-            sub = np.ascontiguousarray(gray[::4, ::4])
-            c = np.cumsum(cv2.calcHist([sub], [0], None, [256], [0, 256]).ravel())
-            lo, hi = np.searchsorted(c, (0.05 * c[-1], 0.95 * c[-1]))
-            self._range, self._range_age = float(hi - lo), 0
-        return self._range
-
     def _plausible(self, fit: RayFit, w: int, h: int, short: int) -> bool:
         """Centre inside the frame, the ellipse not smaller than a pupil can be, and not flatter than
         ``MIN_ASPECT`` (a pupil that flat would be seen 70 degrees off-axis; a lash line or lid slit is)."""
@@ -485,15 +395,10 @@ class DefaultDetector(Detector):
             return None
         return ex, ey, 0.25 * (ew + eh), q, math.hypot(ex - x, ey - y)
 
-    def _openness(self, fit: RayFit, conf: float) -> float:
-        """Visible share of the pupil edge relative to a running baseline of confident frames, scaled down for
-        an unsure detection (a closed eye shows no confident pupil) and for a fit much smaller than the last
-        confident pupil (within ``SIZE_MEMORY`` frames: a lash tip or lid crease found in a blink)."""
-        support = fit.n_inliers / (fit.n_rays + fit.n_hidden)  # an edge hidden by a glint is not seen
-        if conf >= 0.8:
-            self._support_base += 0.05 * (support - self._support_base)
-        visible = min(1.0, support / max(self._support_base, 0.5))
-        if self._age <= SIZE_MEMORY and self._size > 0:  # 0 at SIZE_MIN x its diameter, full at OPEN_SIZE x
-            ratio = 0.5 * (fit.ellipse[2] + fit.ellipse[3]) / self._size
-            visible *= min(1.0, max(0.0, (ratio - SIZE_MIN) / (OPEN_SIZE - SIZE_MIN)))
-        return float(visible * min(1.0, max(0.0, (conf - 0.4) / 0.4)))  # 0 at confidence 0.4, full at 0.8
+
+def _outshines(fit: RayFit, other: RayFit) -> bool:
+    """Whether ``fit`` is darker inside by ``CONTRAST_DARKER`` x the contrast of ``other`` and has more than
+    1 / ``CONTRAST_RATIO`` x that contrast: the pupil beside a faint spot."""
+    contrast = other.surround - other.pupil
+    darker = fit.pupil <= other.pupil - CONTRAST_DARKER * contrast
+    return darker and CONTRAST_RATIO * (fit.surround - fit.pupil) > contrast

@@ -94,22 +94,41 @@ def test_grey_range_is_the_5_to_95_percentile_span():
 
 
 @pytest.mark.timeout(60)
-def test_faint_fits_are_not_reported_sure_on_a_real_clip(eye_clips_dir):
-    """pupil3d-demo1, fed in order: frames 1498-1499 track a faint spot beside the pupil (it used to be
-    reported at 0.99); the clear pupil of frames 1306 and 1345 stays sure."""
+def test_faint_tracks_are_not_reported_sure_and_give_way_to_the_pupil(eye_clips_dir):
+    """pupil3d-demo1, fed in order: from frame 1496 the track holds a faint spot beside the pupil (it used to be
+    reported at 0.99): it is reported at most at 0.75, and the full search that re-checks a faint track hands
+    over to the pupil (read off the overlay by eye at (74, 38)) by frame 1499; the clear pupil of frames 1306
+    and 1345 stays sure."""
     import cv2
 
     cap = cv2.VideoCapture(os.path.join(eye_clips_dir, "pupil3d-demo1.mp4"))
     det = create_detector("default")
-    conf = {}
+    res = {}
     try:
         for i in range(1500):
             ok, frame = cap.read()
             assert ok, i
-            res = det.detect(frame)
-            if i in (1306, 1345, 1498, 1499):
-                conf[i] = res.confidence
+            r = det.detect(frame)
+            if i in (1306, 1345, 1496, 1497, 1498, 1499):
+                res[i] = r
     finally:
         cap.release()
-    assert conf[1306] >= 0.8 and conf[1345] >= 0.8, conf
-    assert conf[1498] <= 0.75 and conf[1499] <= 0.75, conf
+    assert res[1306].confidence >= 0.8 and res[1345].confidence >= 0.8, res
+    for i in (1496, 1497, 1498, 1499):  # never a sure report off the pupil
+        assert res[i].confidence <= 0.75 or np.hypot(res[i].x - 74.0, res[i].y - 38.0) < 6.0, (i, res[i])
+    assert res[1499].confidence >= 0.8, res[1499]
+
+
+def test_a_faint_track_gives_way_only_to_a_sure_darker_fit_of_far_higher_contrast():
+    det = DefaultDetector()
+    gray = np.full((120, 160), 128, np.uint8)
+    gray[:, :80] = 20  # grey range 108: a fit under 8.6 grey levels of contrast is faint
+    tracked = _cand(0.9, 120.0, 120.0, 128.0)
+    for alt, switched in [
+        (_cand(0.95, 40.0, 60.0, 130.0), True),
+        (_cand(0.7, 40.0, 60.0, 130.0), False),  # not sure
+        (_cand(0.95, 40.0, 112.0, 130.0), False),  # not darker inside
+    ]:
+        det._search = lambda g, best, alt=alt: alt
+        assert det._faint(tracked[1], gray)
+        assert det._recheck(gray, tracked) is (alt if switched else tracked)

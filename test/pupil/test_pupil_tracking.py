@@ -9,7 +9,7 @@ import pytest
 
 from pyacq_etvr.core.errors import ConfigError
 from pyacq_etvr.pupil import create_detector
-from pyacq_etvr.pupil.default import HISTORY_STABLE, SIZE_MEMORY
+from pyacq_etvr.pupil.history import HISTORY_STABLE, SIZE_MEMORY
 from pyacq_etvr.pupil.rays import RayFit
 
 
