@@ -15,8 +15,9 @@ def test_montage_of_a_real_clip(eye_clips_dir, tmp_path, capsys):
     clip = os.path.join(eye_clips_dir, "pupil3d-demo2.mp4")  # 98x128 frames
     assert main([clip, "--out", str(tmp_path), "--tiles", "16", "--max-frames", "120"]) == 0
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("pupil3d-demo2.mp4")][0]
-    frames, found, half, high = line.split()[1:]
+    frames, found, half, high, p50, p99, mean, ref = line.split()[1:]
     assert int(frames) == 120 and 0.5 <= float(found) <= 1.0 and float(found) >= float(half) >= float(high)
+    assert 0 < float(p50) <= float(p99) and float(mean) > 0 and float(ref) > 0  # ms per frame; reference in us
     img = cv2.imread(str(tmp_path / "pupil3d-demo2.mp4.png"))
     assert img.shape == (2 * 98 * 2, 8 * 128 * 2, 3)  # 16 tiles, 8 a row, each enlarged 2x
     drawn = (img[..., 0] == 0) & (img[..., 1] == 255)  # ellipse colours: green (conf >= 0.8) or yellow
