@@ -38,8 +38,10 @@ def format_table(rows: list[dict[str, Any]], columns: Sequence[str] | None = Non
     return "\n".join(out)
 
 
-def emit(result: dict[str, Any], table: str, as_json: bool, stream: TextIO = sys.stdout) -> None:
-    """Print either the human table or the JSON document of a benchmark run."""
+def emit(result: dict[str, Any], table: str, as_json: bool, stream: TextIO | None = None) -> None:
+    """Print either the human table or the JSON document of a benchmark run (to ``stream``, by default the
+    ``sys.stdout`` of the moment of the call, not of the import: a redirected stdout gets the output)."""
+    stream = sys.stdout if stream is None else stream
     if as_json:
         json.dump(result, stream, indent=2, default=float)
         stream.write("\n")

@@ -37,3 +37,22 @@ def test_streams_benchmark_rejects_bad_arguments():
         timeout=60,
     )
     assert proc.returncode == 2 and "--repeat" in proc.stderr
+
+
+def test_report_emit_writes_to_the_stdout_of_the_call():
+    """The benchmarks print through ``emit``: a stdout redirected after the import (pytest's capture, a
+    notebook, ``contextlib.redirect_stdout``) gets the table or the JSON document."""
+    import contextlib
+    import io
+    import json
+
+    from pyacq_etvr.bench.report import emit
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        emit({"benchmark": "x", "rows": [{"a": 1.5}]}, "a\n1.5", as_json=True)
+    assert json.loads(buf.getvalue()) == {"benchmark": "x", "rows": [{"a": 1.5}]}
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        emit({}, "the table", as_json=False)
+    assert buf.getvalue() == "the table\n"
