@@ -132,3 +132,26 @@ def test_a_faint_track_gives_way_only_to_a_sure_darker_fit_of_far_higher_contras
         det._search = lambda g, best, alt=alt: alt
         assert det._faint(tracked[1], gray)
         assert det._recheck(gray, tracked) is (alt if switched else tracked)
+
+
+@pytest.mark.timeout(60)
+def test_an_unsure_darker_candidate_of_far_higher_contrast_still_outshines_a_spot(eye_clips_dir):
+    """pupil3d-demo2, fed in order: in frames 493-502 a faint spot at the left edge of the frame (x ~ 13) used to
+    win the search at 0.6-0.8 while the pupil (x 65-80) was found at confidence 0.2-0.3 only: the pupil, darker
+    and of far higher contrast, now outshines it (the frame reports the pupil or nothing), never the spot."""
+    import cv2
+
+    cap = cv2.VideoCapture(os.path.join(eye_clips_dir, "pupil3d-demo2.mp4"))
+    det = create_detector("default")
+    found = []
+    try:
+        for i in range(503):
+            ok, frame = cap.read()
+            assert ok, i
+            res = det.detect(frame)
+            if i >= 493 and res.found:
+                found.append((i, res.x, res.y, res.confidence))
+    finally:
+        cap.release()
+    assert len(found) >= 5, found  # the pupil on most of them
+    assert all(x > 40 for _, x, _, _ in found), found
