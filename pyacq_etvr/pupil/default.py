@@ -79,7 +79,9 @@ class DefaultDetector(PupilHistory, Detector):
        inside it wins when it is a confident pupil (the pupil of a dark iris, outlined by mistake).
     6. **Confidence** (:mod:`.confidence`): calibrated map of the ray support, fit residual, aspect, flatness
        inside and dark/bright separation along the outline. Below ``min_confidence``: ``found=False``; after a
-       frame with no pupil, below ``acquire_conf`` (0.5; hysteresis: junk in a blink stays unreported).
+       frame with no pupil, below ``acquire_conf`` (0.5; hysteresis: junk in a blink stays unreported) or faint
+       (contrast below ``FAINT_CAP_RATIO`` of the frame's grey range: on the real clips such acquisitions were
+       spots on a closed eye, the lashes or the skin).
        **Slit rejection** (blinks): a fit below ``slit_conf`` (0.7) that is much flatter than the last confident pupil
        (aspect < 0.6 x its aspect, within 30 frames) and faint (contrast below ``SLIT_KEEP_CONTRAST`` 0.3 of the frame's
        5-95 % grey range: a pupil seen at an angle is dark) or, with no recent confident pupil, flat (aspect < 0.6) with
@@ -248,8 +250,10 @@ class DefaultDetector(PupilHistory, Detector):
             best = self._search(gray, best)
         elif self._faint(best[1], gray):  # a faint track: is the pupil elsewhere?
             best = self._recheck(gray, best)
-        floor = self.acquire_conf if self._lost else self.min_conf  # hysteresis: re-acquiring needs more
-        lost = self._lost = best is None or best[0] < floor or self._slit(best, gray)
+        # after a frame with no pupil, re-acquiring needs more: acquire_conf, and a fit that is not faint
+        floor = self.acquire_conf if self._lost else self.min_conf
+        lost = best is None or best[0] < floor or (self._lost and self._faint(best[1], gray))
+        lost = self._lost = lost or self._slit(best, gray)
         self._offset = self._offset + self._tried if lost and self._exhausted else 0
         if lost:
             self._last, self._streak = None, 0
