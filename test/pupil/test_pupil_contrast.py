@@ -18,6 +18,22 @@ def _cand(conf: float, x: float, pupil: float, surround: float) -> tuple:
     return conf, fit, None
 
 
+def _fed_in_order(eye_clips_dir: str, clip: str, last: int):
+    """(frame index, BGR frame, result) of a fresh ``default`` detector fed a shared clip in order, as a camera
+    would, up to frame ``last``."""
+    import cv2
+
+    cap = cv2.VideoCapture(os.path.join(eye_clips_dir, clip))
+    det = create_detector("default")
+    try:
+        for i in range(last + 1):
+            ok, frame = cap.read()
+            assert ok, (clip, i)
+            yield i, frame, det.detect(frame)
+    finally:
+        cap.release()
+
+
 @pytest.mark.parametrize(
     "alt, switched",
     [
@@ -65,23 +81,15 @@ def test_flat_open_pupils_are_not_taken_for_a_closing_eye(eye_clips_dir):
     import cv2
 
     wanted = (406, 498, 499, 1200)
-    cap = cv2.VideoCapture(os.path.join(eye_clips_dir, "pupil3d-demo3.mp4"))
-    det = create_detector("default")
-    try:
-        for i in range(max(wanted) + 1):
-            ok, frame = cap.read()
-            assert ok, i
-            res = det.detect(frame)
-            if i in wanted:
-                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                assert res.found, (i, res)
-                _, _, w, h, _ = res.ellipse
-                assert max(w, h) > 0.25 * gray.shape[1]  # the whole pupil, not a fragment
-                x, y, k = int(round(res.x)), int(round(res.y)), int(min(w, h) / 4)
-                inside = gray[y - k : y + k + 1, x - k : x + k + 1]
-                assert np.median(inside) <= np.percentile(gray, 15), (i, res)
-    finally:
-        cap.release()
+    for i, frame, res in _fed_in_order(eye_clips_dir, "pupil3d-demo3.mp4", max(wanted)):
+        if i in wanted:
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            assert res.found, (i, res)
+            _, _, w, h, _ = res.ellipse
+            assert max(w, h) > 0.25 * gray.shape[1]  # the whole pupil, not a fragment
+            x, y, k = int(round(res.x)), int(round(res.y)), int(min(w, h) / 4)
+            inside = gray[y - k : y + k + 1, x - k : x + k + 1]
+            assert np.median(inside) <= np.percentile(gray, 15), (i, res)
 
 
 def test_grey_range_is_the_5_to_95_percentile_span():
@@ -99,20 +107,8 @@ def test_faint_tracks_are_not_reported_sure_and_give_way_to_the_pupil(eye_clips_
     reported at 0.99): it is reported at most at 0.75, and the full search that re-checks a faint track hands
     over to the pupil (read off the overlay by eye at (74, 38)) by frame 1499; the clear pupil of frames 1306
     and 1345 stays sure."""
-    import cv2
-
-    cap = cv2.VideoCapture(os.path.join(eye_clips_dir, "pupil3d-demo1.mp4"))
-    det = create_detector("default")
-    res = {}
-    try:
-        for i in range(1500):
-            ok, frame = cap.read()
-            assert ok, i
-            r = det.detect(frame)
-            if i in (1306, 1345, 1496, 1497, 1498, 1499):
-                res[i] = r
-    finally:
-        cap.release()
+    wanted = (1306, 1345, 1496, 1497, 1498, 1499)
+    res = {i: r for i, _, r in _fed_in_order(eye_clips_dir, "pupil3d-demo1.mp4", 1499) if i in wanted}
     assert res[1306].confidence >= 0.8 and res[1345].confidence >= 0.8, res
     for i in (1496, 1497, 1498, 1499):  # never a sure report off the pupil
         assert res[i].confidence <= 0.75 or np.hypot(res[i].x - 74.0, res[i].y - 38.0) < 6.0, (i, res[i])
@@ -139,20 +135,8 @@ def test_an_unsure_darker_candidate_of_far_higher_contrast_still_outshines_a_spo
     """pupil3d-demo2, fed in order: in frames 493-502 a faint spot at the left edge of the frame (x ~ 13) used to
     win the search at 0.6-0.8 while the pupil (x 65-80) was found at confidence 0.2-0.3 only: the pupil, darker
     and of far higher contrast, now outshines it (the frame reports the pupil or nothing), never the spot."""
-    import cv2
-
-    cap = cv2.VideoCapture(os.path.join(eye_clips_dir, "pupil3d-demo2.mp4"))
-    det = create_detector("default")
-    found = []
-    try:
-        for i in range(503):
-            ok, frame = cap.read()
-            assert ok, i
-            res = det.detect(frame)
-            if i >= 493 and res.found:
-                found.append((i, res.x, res.y, res.confidence))
-    finally:
-        cap.release()
+    frames = _fed_in_order(eye_clips_dir, "pupil3d-demo2.mp4", 502)
+    found = [(i, r.x, r.y, r.confidence) for i, _, r in frames if i >= 493 and r.found]
     assert len(found) >= 5, found  # the pupil on most of them
     assert all(x > 40 for _, x, _, _ in found), found
 
@@ -162,18 +146,9 @@ def test_a_faint_fit_does_not_reacquire_the_pupil(eye_clips_dir):
     """pupil3d-demo3, fed in order: in frames 721-786 the pupil is under the lid and a faint dark spot on the skin
     at the top right (x ~ 175, y ~ 46) used to be acquired after a frame with no pupil and then reported at
     0.55-0.75 for 58 frames; a faint fit no longer re-acquires, so it is never reported."""
-    import cv2
-
-    cap = cv2.VideoCapture(os.path.join(eye_clips_dir, "pupil3d-demo3.mp4"))
-    det = create_detector("default")
-    spot = []
-    try:
-        for i in range(787):
-            ok, frame = cap.read()
-            assert ok, i
-            res = det.detect(frame)
-            if i >= 715 and res.found and np.hypot(res.x - 176.0, res.y - 46.0) < 10:
-                spot.append((i, res.confidence))
-    finally:
-        cap.release()
+    spot = [
+        (i, r.confidence)
+        for i, _, r in _fed_in_order(eye_clips_dir, "pupil3d-demo3.mp4", 786)
+        if i >= 715 and r.found and np.hypot(r.x - 176.0, r.y - 46.0) < 10
+    ]
     assert not spot, spot
