@@ -43,11 +43,11 @@ HISTORY_STABLE = 5
 #: range. Lid lines and lash rows in squints measured 0.05-0.15 of it on the real clips; open pupils seen at an
 #: angle (pupil3d-demo3) 0.37-0.51. Synthetic sets unchanged.
 SLIT_KEEP_CONTRAST = 0.3
-#: A fit whose contrast is below ``FAINT_CAP_RATIO`` of the frame's grey range is reported with its confidence
-#: capped at ``HISTORY_CAP``: on the real clips, the 27 such fits reported sure that we looked at (of 56) were
-#: faint spots beside the pupil or on the skin; on synthetic hard sets (tuning) 16 of 48 were right. Held-out:
-#: hard frames 92.9 -> 95.4 % of fits reported sure within 5 px, hard sequences 76.8 -> 76.6 %, medium
-#: unchanged; found pupils unchanged.
+#: A fit whose contrast is below ``FAINT_CAP_RATIO`` of the frame's grey range is never the reference and is
+#: tracked with its confidence capped at ``HISTORY_CAP``: on the real clips, the 27 such fits reported sure that
+#: we looked at (of 56) were faint spots beside the pupil or on the skin; on synthetic hard sets (tuning) 16 of 48
+#: were right. Held-out: hard frames 92.9 -> 95.4 % of fits reported sure within 5 px, hard sequences 76.8 ->
+#: 76.6 %, medium unchanged; found pupils unchanged. It is reported lower still (``default.FAINT_REPORT``).
 #: A tracked fit that faint is also re-checked by a full search (``DefaultDetector._recheck``): on the real
 #: clips 12 frames changed on demo1 and demo2, all from a spot beside the pupil onto it; synthetic sets unchanged.
 #: Nor does such a fit re-acquire the pupil after a frame with none: on the real clips ~90 % of those

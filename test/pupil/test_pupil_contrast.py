@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pyacq_etvr.pupil import create_detector
-from pyacq_etvr.pupil.default import CONTRAST_CONF, DefaultDetector
+from pyacq_etvr.pupil.default import CONTRAST_CONF, FAINT_REPORT, DefaultDetector
 from pyacq_etvr.pupil.rays import RayFit
 
 
@@ -152,3 +152,18 @@ def test_a_faint_fit_does_not_reacquire_the_pupil(eye_clips_dir):
         if i >= 715 and r.found and np.hypot(r.x - 176.0, r.y - 46.0) < 10
     ]
     assert not spot, spot
+
+
+@pytest.mark.timeout(60)
+def test_faint_fits_are_reported_below_the_pipelines_validity_gate(eye_clips_dir):
+    """pupil3d-demo3, fed in order: from frame ~948 the track holds a spot on the lid (x ~ 110, y ~ 20) whose
+    contrast is faint; such fits are right far less often than others of the same confidence (synthetic hard
+    sequences 27-47 % within 5 px at 0.5-0.75, against 67-73 %), so they are reported at ``FAINT_REPORT`` (0.4) at
+    most: below the 0.5 the pipeline needs to use a detection. The track itself is kept as before."""
+    spot = [
+        r.confidence
+        for i, _, r in _fed_in_order(eye_clips_dir, "pupil3d-demo3.mp4", 984)
+        if i >= 946 and r.found and np.hypot(r.x - 110.0, r.y - 20.0) < 8
+    ]
+    assert len(spot) >= 10, spot
+    assert max(spot) <= FAINT_REPORT < 0.5, spot
