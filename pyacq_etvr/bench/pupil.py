@@ -13,34 +13,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-import numpy as np
-
-from pyacq_etvr.bench.report import emit, format_table, percentiles
+from pyacq_etvr.bench.report import emit, format_table
 from pyacq_etvr.core.errors import ConfigError
-
-
-def _reference_ms(images: list[np.ndarray]) -> float:
-    """p50 ms of a 5x5 Gaussian blur per frame (same frames, one thread): the speed yardstick."""
-    import cv2
-
-    prev = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        ts = []
-        for img in images:
-            t0 = time.perf_counter()
-            cv2.GaussianBlur(img, (5, 5), 0)
-            ts.append(time.perf_counter() - t0)
-    finally:
-        cv2.setNumThreads(prev)
-    return percentiles(np.array(ts) * 1e3, (50,))[0]
 
 
 def main(argv: list[str] | None = None) -> int:
     from pyacq_etvr.pupil import create_detector, list_detectors
-    from pyacq_etvr.pupil.evaluate import load_images, load_labels, run_detector, score
+    from pyacq_etvr.pupil.evaluate import load_images, load_labels, reference_ms, run_detector, score
 
     ap = argparse.ArgumentParser(prog="python -m pyacq_etvr.bench pupil", description=__doc__.split("\n")[2])
     ap.add_argument("--labels", required=True, help="labels.csv (columns file,x,y[,sequence,frame])")
@@ -56,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    ref = _reference_ms(list(images.values()))
+    ref = reference_ms(list(images.values()))
     rows = []
     for name, det in dets.items():
         run_detector(det, seqs[:1], images)  # warm-up (imports, caches)

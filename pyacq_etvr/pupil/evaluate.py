@@ -23,12 +23,14 @@ import csv
 import math
 import os
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from pyacq_etvr.core.errors import ConfigError
-from pyacq_etvr.pupil.base import Detector
+from pyacq_etvr.pupil.base import Detector, PupilResult
 
 #: a no-pupil frame whose ``visible_fraction`` is below this is a closed eye (see :func:`score`)
 CLOSED_FRACTION = 0.05
@@ -100,32 +102,61 @@ class Run:
     closed: np.ndarray | None = None  # (N,) bool: closed-eye frames (None: the labels do not say)
 
 
-def run_detector(det: Detector, sequences: list[list[Label]], images: dict[str, np.ndarray]) -> Run:
-    """Feed every sequence through ``det`` (reset between sequences) and time each call on one thread."""
+@contextmanager
+def one_opencv_thread() -> Iterator[None]:
+    """Run the block with OpenCV on one thread (how detectors are timed), then restore its setting."""
     import cv2
 
-    n = sum(len(s) for s in sequences)
-    truth, pos = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
-    found, conf, secs, closed = np.zeros(n, bool), np.zeros(n), np.zeros(n), np.zeros(n, bool)
     prev = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        i = 0
-        for seq in sequences:
-            det.reset()
-            for lab in seq:
-                img = images[lab.path]
-                t0 = time.perf_counter()
-                res = det.detect(img)
-                secs[i] = time.perf_counter() - t0
-                truth[i] = lab.x, lab.y
-                closed[i] = lab.closed
-                found[i], conf[i] = res.found, res.confidence
-                if res.found:
-                    pos[i] = res.x, res.y
-                i += 1
+        yield
     finally:
         cv2.setNumThreads(prev)
+
+
+def timed_detect(det: Detector, frames: Sequence[np.ndarray]) -> tuple[list[PupilResult], np.ndarray]:
+    """``det``'s results on ``frames`` fed in order (no reset) and the seconds each ``detect()`` took, on one
+    OpenCV thread."""
+    results, secs = [], np.empty(len(frames))
+    with one_opencv_thread():
+        for i, img in enumerate(frames):
+            t0 = time.perf_counter()
+            results.append(det.detect(img))
+            secs[i] = time.perf_counter() - t0
+    return results, secs
+
+
+def reference_ms(images: Sequence[np.ndarray]) -> float:
+    """p50 ms of a 5x5 ``cv2.GaussianBlur`` per frame on one thread: the yardstick timings are compared to, so
+    that numbers from machines of different speed (or one machine whose speed drifts) can be compared."""
+    import cv2
+
+    ts = np.empty(len(images))
+    with one_opencv_thread():
+        for i, img in enumerate(images):
+            t0 = time.perf_counter()
+            cv2.GaussianBlur(img, (5, 5), 0)
+            ts[i] = time.perf_counter() - t0
+    return float(np.percentile(ts * 1e3, 50)) if len(ts) else math.nan
+
+
+def run_detector(det: Detector, sequences: list[list[Label]], images: dict[str, np.ndarray]) -> Run:
+    """Feed every sequence through ``det`` (reset between sequences) and time each call on one thread."""
+    n = sum(len(s) for s in sequences)
+    truth, pos = np.full((n, 2), np.nan), np.full((n, 2), np.nan)
+    found, conf, secs, closed = np.zeros(n, bool), np.zeros(n), np.zeros(n), np.zeros(n, bool)
+    i = 0
+    for seq in sequences:
+        det.reset()
+        results, secs[i : i + len(seq)] = timed_detect(det, [images[lab.path] for lab in seq])
+        for lab, res in zip(seq, results):
+            truth[i] = lab.x, lab.y
+            closed[i] = lab.closed
+            found[i], conf[i] = res.found, res.confidence
+            if res.found:
+                pos[i] = res.x, res.y
+            i += 1
     return Run(truth, found, pos, conf, secs, closed if closed.any() else None)
 
 

@@ -20,8 +20,8 @@ import sys
 
 import numpy as np
 
-from pyacq_etvr.bench.pupil import _reference_ms
 from pyacq_etvr.core.errors import ConfigError
+from pyacq_etvr.pupil.evaluate import reference_ms, timed_detect
 
 _COLS = 8
 
@@ -68,25 +68,6 @@ def montage(frames: list[np.ndarray], results: list, n_tiles: int) -> np.ndarray
     return np.vstack([np.hstack(tiles[k : k + _COLS]) for k in range(0, len(tiles), _COLS)])
 
 
-def _timed(det, frames: list[np.ndarray]) -> tuple[list, np.ndarray]:
-    """The detector's results on the frames fed in order, and the ms each took (one OpenCV thread)."""
-    import time
-
-    import cv2
-
-    prev = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    results, ms = [], np.empty(len(frames))
-    try:
-        for i, img in enumerate(frames):
-            t0 = time.perf_counter()
-            results.append(det.detect(img))
-            ms[i] = (time.perf_counter() - t0) * 1e3
-    finally:
-        cv2.setNumThreads(prev)
-    return results, ms
-
-
 def main(argv: list[str] | None = None) -> int:
     import cv2
 
@@ -112,14 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'video':28s} " + " ".join(f"{c:>8s}" for c in cols))
     for path, frames in clips:
         det.reset()
-        results, ms = _timed(det, frames)
+        results, secs = timed_detect(det, frames)
+        ms = secs * 1e3
         conf = np.array([r.confidence if r.found else 0.0 for r in results])
         found = np.mean([r.found for r in results])
         name = os.path.basename(path)
         p50, p99 = np.percentile(ms, (50, 99))
         print(
             f"{name:28s} {len(frames):8d} {found:8.3f} {np.mean(conf >= 0.5):8.3f} {np.mean(conf >= 0.8):8.3f}"
-            f" {p50:8.2f} {p99:8.2f} {ms.mean():8.2f} {_reference_ms(frames) * 1e3:8.1f}"
+            f" {p50:8.2f} {p99:8.2f} {ms.mean():8.2f} {reference_ms(frames) * 1e3:8.1f}"
         )
         cv2.imwrite(os.path.join(args.out, name + ".png"), montage(frames, results, min(args.tiles, len(frames))))
     return 0
